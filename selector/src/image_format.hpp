@@ -1,0 +1,76 @@
+// The RingImage byte layout (docs/ring-image.md). Internal: readers go through validate_image/Ring.
+// All integers are little-endian (x86-64 and aarch64 native; a big-endian reader would see a
+// wrong magic and refuse the image).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace samering::image {
+
+inline constexpr char kMagic[8] = {'S', 'A', 'M', 'E', 'R', 'I', 'N', 'G'};
+inline constexpr std::uint32_t kFormatVersion = 1;
+
+// How the server is found once the key hash is known.
+enum Algorithm : std::uint32_t {
+  kContinuum = 1,   // first point >= hash, wrap to the first point
+  kCmfCompat = 2,   // CMF 0.28 compatible_get_server: 15-bit hash scaled onto a double continuum
+  kModulo = 3,      // table[hash % table_count]
+};
+
+// How the key is hashed.
+enum KeyHash : std::uint32_t {
+  kCrc32 = 1,        // crc32_add(key_seed, key[:hashed_prefix_max or all])
+  kCrc32Hi15 = 2,    // (crc32_add(key_seed, key) >> 16) & 0x7fff  (Cache::Memcached)
+};
+
+struct Header {
+  char magic[8];
+  std::uint32_t format_version;
+  std::uint32_t header_size;
+  std::uint64_t total_size;
+  std::uint64_t checksum;        // XXH64 (seed 0) of the image with this field read as zero
+  std::uint32_t algorithm;
+  std::uint32_t key_hash;
+  std::uint32_t key_seed;        // CRC state the key hash starts from (hashed namespace)
+  std::uint32_t hashed_prefix_max;  // hash only the first N key bytes (0 = all)
+  std::uint32_t min_key_length;  // keys outside [min, max] are refused (max 0 = unlimited)
+  std::uint32_t max_key_length;
+  std::uint32_t server_count;
+  std::uint32_t point_count;
+  std::uint32_t table_count;
+  std::uint32_t index_bits;      // lookup index over the top bits of the hash (0 = none)
+  std::uint32_t modulus;         // kCmfCompat: (unsigned)(total_weight + 0.5)
+  std::uint32_t reserved;
+  double total_weight;           // kCmfCompat
+  std::uint64_t servers_offset;  // ServerRecord[server_count]
+  std::uint64_t strings_offset;  // NUL-terminated strings referenced by offset
+  std::uint64_t strings_size;
+  std::uint64_t points_offset;   // uint32 values[point_count], then uint32 servers[point_count]
+  std::uint64_t index_offset;    // uint32[(1 << index_bits) + 1]
+  std::uint64_t table_offset;    // uint32[table_count]
+  std::uint32_t flavor_offset, flavor_length;  // strings: flavor name
+  std::uint32_t spec_offset, spec_length;      // strings: canonical spec JSON
+};
+static_assert(sizeof(Header) == 152);
+
+struct StringRef {
+  std::uint32_t offset;  // into the strings area
+  std::uint32_t length;  // without the NUL that follows
+};
+
+struct ServerRecord {
+  StringRef address;  // "host:port"
+  StringRef host;
+  StringRef port;
+  StringRef name;
+  double weight;
+  std::uint32_t points;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(ServerRecord) == 48);
+
+inline constexpr std::uint32_t kMaxIndexBits = 16;
+inline constexpr std::uint64_t kChecksumOffset = offsetof(Header, checksum);
+
+}  // namespace samering::image

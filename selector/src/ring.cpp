@@ -1,0 +1,177 @@
+// Ring: the immutable view that picks. The hot path is pick(): hash + find, nothing else.
+#include "samering/ring.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "image_format.hpp"
+#include "samering/hash.hpp"
+
+namespace samering {
+
+Ring::Ring(RingImage image) {
+  auto owned = std::make_shared<const RingImage>(std::move(image));
+  attach(owned->bytes());
+  owner_ = std::move(owned);
+}
+
+Ring Ring::view(std::span<const std::byte> bytes, std::shared_ptr<const void> owner) {
+  Ring ring;
+  ring.attach(bytes);
+  ring.owner_ = std::move(owner);
+  return ring;
+}
+
+void Ring::attach(std::span<const std::byte> bytes) {
+  validate_image(bytes);
+  image::Header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  bytes_ = bytes;
+  const auto* base = bytes.data();
+  point_values_ = reinterpret_cast<const std::uint32_t*>(base + h.points_offset);
+  point_servers_ = point_values_ + h.point_count;
+  index_ = h.index_bits ? reinterpret_cast<const std::uint32_t*>(base + h.index_offset) : nullptr;
+  table_ = reinterpret_cast<const std::uint32_t*>(base + h.table_offset);
+  server_count_ = h.server_count;
+  point_count_ = h.point_count;
+  table_count_ = h.table_count;
+  index_shift_ = 32 - h.index_bits;
+  algorithm_ = h.algorithm;
+  key_hash_ = h.key_hash;
+  key_seed_ = h.key_seed;
+  hashed_prefix_max_ = h.hashed_prefix_max;
+  modulus_ = h.modulus;
+  total_weight_ = h.total_weight;
+  min_key_ = h.min_key_length;
+  max_key_ = h.max_key_length;
+}
+
+inline std::uint32_t Ring::key_hash(const char* key, std::size_t len) const noexcept {
+  if (hashed_prefix_max_ && len > hashed_prefix_max_) len = hashed_prefix_max_;
+  const std::uint32_t crc = hash::crc32_add(key_seed_, key, len);
+  return key_hash_ == image::kCrc32Hi15 ? (crc >> 16) & 0x7fffu : crc;
+}
+
+// Position of the first point >= h, wrapping to 0 past the last point. With equal values the
+// first of them is found, i.e. the one inserted first (write_image sorts stably).
+inline std::uint32_t Ring::continuum_position(std::uint32_t h) const noexcept {
+  const std::uint32_t* v = point_values_;
+  std::uint32_t lo = 0, hi = point_count_;
+  if (index_) {
+    const std::uint32_t b = h >> index_shift_;
+    lo = index_[b];
+    hi = index_[b + 1];
+  }
+  if (hi - lo <= 8) {
+    while (lo < hi && v[lo] < h) ++lo;
+  } else {
+    lo = static_cast<std::uint32_t>(std::lower_bound(v + lo, v + hi, h) - v);
+  }
+  return lo == point_count_ ? 0 : lo;
+}
+
+std::int32_t Ring::pick(const char* key, std::size_t len) const noexcept {
+  if (len < min_key_ || (max_key_ && len > max_key_)) return -1;
+  if (server_count_ == 1) return 0;  // every peer short-cuts a single server without hashing
+  const std::uint32_t h = key_hash(key, len);
+  switch (algorithm_) {
+    case image::kContinuum:
+      return static_cast<std::int32_t>(point_servers_[continuum_position(h)]);
+    case image::kModulo:
+      return static_cast<std::int32_t>(table_[h % table_count_]);
+    case image::kCmfCompat: {
+      // CMF 0.28 dispatch_key.c compatible_get_server: the exact C conversions.
+      std::uint32_t point = h % modulus_;
+      point = static_cast<std::uint32_t>(static_cast<double>(point) / total_weight_ * 4294967295.0 + 0.5);
+      point += 1;
+      return static_cast<std::int32_t>(point_servers_[continuum_position(point)]);
+    }
+  }
+  return -1;  // unreachable: validate_image accepts only the algorithms above
+}
+
+void Ring::pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out) const noexcept {
+  for (std::size_t i = 0; i < n; ++i) out[i] = pick(keys[i].data(), keys[i].size());
+}
+
+namespace {
+const image::Header& header_of(std::span<const std::byte> bytes) {
+  return *reinterpret_cast<const image::Header*>(bytes.data());
+}
+std::string_view string_at(std::span<const std::byte> bytes, std::uint32_t offset, std::uint32_t length) {
+  const auto& h = header_of(bytes);
+  return {reinterpret_cast<const char*>(bytes.data() + h.strings_offset) + offset, length};
+}
+}  // namespace
+
+ServerInfo Ring::server(std::size_t i) const {
+  if (i >= server_count_) throw std::out_of_range("server index " + std::to_string(i) + " of " +
+                                                  std::to_string(server_count_));
+  const auto& h = header_of(bytes_);
+  const auto& r = reinterpret_cast<const image::ServerRecord*>(bytes_.data() + h.servers_offset)[i];
+  return ServerInfo{string_at(bytes_, r.address.offset, r.address.length),
+                    string_at(bytes_, r.host.offset, r.host.length),
+                    string_at(bytes_, r.port.offset, r.port.length),
+                    string_at(bytes_, r.name.offset, r.name.length),
+                    r.weight,
+                    r.points};
+}
+
+std::string_view Ring::flavor() const noexcept {
+  const auto& h = header_of(bytes_);
+  return string_at(bytes_, h.flavor_offset, h.flavor_length);
+}
+
+std::string_view Ring::spec_json() const noexcept {
+  const auto& h = header_of(bytes_);
+  return string_at(bytes_, h.spec_offset, h.spec_length);
+}
+
+std::vector<double> Ring::shares() const {
+  std::vector<double> share(server_count_, 0.0);
+  if (server_count_ == 1) {
+    share[0] = 1.0;
+    return share;
+  }
+  switch (algorithm_) {
+    case image::kContinuum: {
+      // Point i owns (value[i-1], value[i]]; point 0 also owns everything past the last point.
+      constexpr double space = 4294967296.0;
+      std::uint32_t prev = point_values_[point_count_ - 1];
+      for (std::uint32_t i = 0; i < point_count_; ++i) {
+        const std::uint32_t owned = point_values_[i] - prev;  // mod 2^32: wrap-around for i = 0
+        // Equal values: only the first of a run owns the range.
+        if (i == 0 || point_values_[i] != point_values_[i - 1])
+          share[point_servers_[i]] += (i == 0 && point_count_ == 1) ? 1.0 : owned / space;
+        prev = point_values_[i];
+      }
+      if (point_count_ > 1 && point_values_[0] == point_values_[point_count_ - 1]) {
+        std::fill(share.begin(), share.end(), 0.0);  // all points equal: one server owns all
+        share[point_servers_[0]] = 1.0;
+      }
+      break;
+    }
+    case image::kModulo:
+      if (key_hash_ == image::kCrc32Hi15) {  // 15-bit hash: count exactly
+        for (std::uint32_t h = 0; h < 32768; ++h) share[table_[h % table_count_]] += 1.0 / 32768;
+      } else {
+        for (std::uint32_t i = 0; i < table_count_; ++i) share[table_[i]] += 1.0 / table_count_;
+      }
+      break;
+    case image::kCmfCompat:
+      for (std::uint32_t h = 0; h < 32768; ++h) {
+        std::uint32_t point = h % modulus_;
+        point = static_cast<std::uint32_t>(static_cast<double>(point) / total_weight_ * 4294967295.0 + 0.5) + 1;
+        share[point_servers_[continuum_position(point)]] += 1.0 / 32768;
+      }
+      break;
+  }
+  return share;
+}
+
+Ring ring_from_spec(const RingSpec& spec) { return Ring(build_ring(spec)); }
+Ring ring_from_json(std::string_view json) { return ring_from_spec(parse_spec(json)); }
+Ring ring_from_file(const std::string& path) { return ring_from_spec(parse_spec_file(path)); }
+
+}  // namespace samering
