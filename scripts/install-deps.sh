@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what samering needs to build, test and regenerate its fixtures on Debian 12.
+# Idempotent: does nothing when everything is present. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libxxhash-dev zlib1g-dev libssl-dev
+  libmemcached-dev memcached
+  # the peers the fixtures are made from (fixtures/README.md)
+  libcache-memcached-fast-perl libcache-memcached-perl
+  golang-go golang-github-bradfitz-gomemcache-dev
+  util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
