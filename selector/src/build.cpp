@@ -16,6 +16,9 @@ constexpr Flavor kFlavors[] = {
     {"cmf", build_cmf},
     {"cache-memcached", build_cache_memcached},
     {"gomemcache", build_gomemcache},
+    {"libmemcached", build_libmemcached},
+    {"twemproxy", build_twemproxy},
+    {"nginx", build_nginx},
 };
 
 const char* kind_of(const OptionValue& v) {

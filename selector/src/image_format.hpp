@@ -20,8 +20,19 @@ enum Algorithm : std::uint32_t {
 
 // How the key is hashed.
 enum KeyHash : std::uint32_t {
-  kCrc32 = 1,        // crc32_add(key_seed, key[:hashed_prefix_max or all])
-  kCrc32Hi15 = 2,    // (crc32_add(key_seed, key) >> 16) & 0x7fff  (Cache::Memcached)
+  kCrc32 = 1,        // crc32_add(key_seed, key): zlib crc32 (= twemproxy crc32a, gomemcache)
+  kCrc32Hi15 = 2,    // (crc32_add(key_seed, key) >> 16) & 0x7fff  (Cache::Memcached, libhashkit crc)
+  kOneAtATime = 3,   // libhashkit, signed bytes (= twemproxy one_at_a_time)
+  kMd5 = 4,          // libhashkit md5: first little-endian word of the digest
+  kFnv1_64 = 5,
+  kFnv1a_64 = 6,     // libhashkit's: 32-bit arithmetic (= twemproxy's)
+  kFnv1_32 = 7,
+  kFnv1a_32 = 8,
+  kMurmur = 9,
+  kMurmur3 = 10,
+  kJenkins = 11,
+  kTwemproxyHsieh = 12,
+  kTwemproxyCrc16 = 13,
 };
 
 struct Header {
@@ -41,7 +52,7 @@ struct Header {
   std::uint32_t table_count;
   std::uint32_t index_bits;      // lookup index over the top bits of the hash (0 = none)
   std::uint32_t modulus;         // kCmfCompat: (unsigned)(total_weight + 0.5)
-  std::uint32_t reserved;
+  std::uint32_t hash_tag;        // twemproxy hash_tag: open | close << 8 | kHashTagOn; 0 = none
   double total_weight;           // kCmfCompat
   std::uint64_t servers_offset;  // ServerRecord[server_count]
   std::uint64_t strings_offset;  // NUL-terminated strings referenced by offset
@@ -71,6 +82,7 @@ struct ServerRecord {
 static_assert(sizeof(ServerRecord) == 48);
 
 inline constexpr std::uint32_t kMaxIndexBits = 16;
+inline constexpr std::uint32_t kHashTagOn = 1u << 16;
 inline constexpr std::uint64_t kChecksumOffset = offsetof(Header, checksum);
 
 }  // namespace samering::image

@@ -24,6 +24,7 @@ struct RingLayout {
   image::KeyHash key_hash = image::kCrc32;
   std::uint32_t key_seed = 0;
   std::uint32_t hashed_prefix_max = 0;
+  std::uint32_t hash_tag = 0;  // image::Header::hash_tag
   std::uint32_t min_key_length = 0;
   std::uint32_t max_key_length = 0;
   // kContinuum / kCmfCompat: in the peer's insertion order; write_image sorts them stably by
@@ -58,9 +59,21 @@ class OptionReader {
 void require_integer_weights(const RingSpec& spec, const char* why);
 void forbid_names(const RingSpec& spec);
 
+// The CRC-32 chain of Cache::Memcached::Fast ketama and nginx `hash ... consistent`: `count`
+// points, each crc32(host ‖ 0x00 ‖ port ‖ le32(previous point)), the first from previous = 0.
+void add_crc32_chain(RingLayout& layout, const ServerSpec& server, std::uint32_t count, std::uint32_t index);
+// libmemcached's weighted ring and twemproxy's ketama: the points of a server, in single-precision
+// float exactly as both compute it: floor((float)(pct * 160 / 4 * n + 1e-10)) * 4.
+std::uint32_t ketama_md5_point_count(std::uint64_t weight, std::uint64_t total_weight, std::uint32_t servers);
+// The 4 points of one ring name: the 4 little-endian words of md5(name).
+void add_md5_points(RingLayout& layout, std::string_view name, std::uint32_t index);
+
 // The flavor builders (selector/src/flavors/*.cpp).
 RingLayout build_cmf(const RingSpec& spec);
 RingLayout build_cache_memcached(const RingSpec& spec);
 RingLayout build_gomemcache(const RingSpec& spec);
+RingLayout build_libmemcached(const RingSpec& spec);
+RingLayout build_twemproxy(const RingSpec& spec);
+RingLayout build_nginx(const RingSpec& spec);
 
 }  // namespace samering

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "image_format.hpp"
+#include "hash/key_hash.hpp"
 #include "samering/hash.hpp"
 
 namespace samering {
@@ -41,6 +42,7 @@ void Ring::attach(std::span<const std::byte> bytes) {
   key_hash_ = h.key_hash;
   key_seed_ = h.key_seed;
   hashed_prefix_max_ = h.hashed_prefix_max;
+  hash_tag_ = h.hash_tag;
   modulus_ = h.modulus;
   total_weight_ = h.total_weight;
   min_key_ = h.min_key_length;
@@ -48,9 +50,22 @@ void Ring::attach(std::span<const std::byte> bytes) {
 }
 
 inline std::uint32_t Ring::key_hash(const char* key, std::size_t len) const noexcept {
-  if (hashed_prefix_max_ && len > hashed_prefix_max_) len = hashed_prefix_max_;
-  const std::uint32_t crc = hash::crc32_add(key_seed_, key, len);
-  return key_hash_ == image::kCrc32Hi15 ? (crc >> 16) & 0x7fffu : crc;
+  if (hashed_prefix_max_ && len > hashed_prefix_max_) len = hashed_prefix_max_;  // gomemcache: 256
+  if (hash_tag_) {
+    // twemproxy 0.5.0 nc_server.c server_pool_idx: the bytes strictly between the first open tag
+    // and the first close tag after it, when at least one byte lies between; else the whole key.
+    const auto* open = static_cast<const char*>(std::memchr(key, hash_tag_ & 0xff, len));
+    if (open) {
+      const auto* close = static_cast<const char*>(
+          std::memchr(open + 1, (hash_tag_ >> 8) & 0xff, static_cast<std::size_t>(key + len - open - 1)));
+      if (close && close - open > 1) {
+        key = open + 1;
+        len = static_cast<std::size_t>(close - key);
+      }
+    }
+  }
+  if (key_hash_ == image::kCrc32) return hash::crc32_add(key_seed_, key, len);  // the common case inline
+  return hash::key_hash(key_hash_, key_seed_, key, len);
 }
 
 // Position of the first point >= h, wrapping to 0 past the last point. With equal values the
@@ -153,7 +168,7 @@ std::vector<double> Ring::shares() const {
       break;
     }
     case image::kModulo:
-      if (key_hash_ == image::kCrc32Hi15) {  // 15-bit hash: count exactly
+      if (key_hash_ == image::kCrc32Hi15 && !hash_tag_) {  // 15-bit hash: count exactly
         for (std::uint32_t h = 0; h < 32768; ++h) share[table_[h % table_count_]] += 1.0 / 32768;
       } else {
         for (std::uint32_t i = 0; i < table_count_; ++i) share[table_[i]] += 1.0 / table_count_;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "hash/key_hash.hpp"
 #include "layout.hpp"
 
 namespace samering {
@@ -74,6 +75,7 @@ class ImageWriter {
     h.key_hash = layout.key_hash;
     h.key_seed = layout.key_seed;
     h.hashed_prefix_max = layout.hashed_prefix_max;
+    h.hash_tag = layout.hash_tag;
     h.min_key_length = layout.min_key_length;
     h.max_key_length = layout.max_key_length;
     h.server_count = static_cast<std::uint32_t>(n);
@@ -208,13 +210,8 @@ void validate_image(std::span<const std::byte> bytes) {
   for (std::uint32_t i = 0; i < h.table_count; ++i)
     if (table[i] >= h.server_count) fail("table entry " + std::to_string(i) + " names server " + std::to_string(table[i]));
 
-  switch (h.key_hash) {
-    case image::kCrc32:
-    case image::kCrc32Hi15:
-      break;
-    default:
-      fail("unknown key hash " + std::to_string(h.key_hash));
-  }
+  if (!hash::known_key_hash(h.key_hash)) fail("unknown key hash " + std::to_string(h.key_hash));
+  if (h.hash_tag && (h.hash_tag & ~(image::kHashTagOn | 0xffffu)) != 0) fail("bad hash tag");
   if (h.max_key_length && h.min_key_length > h.max_key_length) fail("key length range empty");
   const bool single = h.server_count == 1;
   switch (h.algorithm) {

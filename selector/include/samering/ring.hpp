@@ -107,6 +107,7 @@ class Ring {
   std::uint32_t key_hash_ = 0;
   std::uint32_t key_seed_ = 0;
   std::uint32_t hashed_prefix_max_ = 0;
+  std::uint32_t hash_tag_ = 0;
   std::uint32_t modulus_ = 0;
   double total_weight_ = 0;
   std::size_t min_key_ = 0;

@@ -3,8 +3,6 @@
 //   ketama_points = 0 (CMF's default): the Cache::Memcached-compatible continuum
 //   (compatible_add_server / compatible_get_server).
 // Options: ketama_points, namespace, hash_namespace. Weights may be fractional.
-#include <cstring>
-
 #include "../layout.hpp"
 #include "samering/hash.hpp"
 
@@ -20,20 +18,9 @@ void add_ketama_points(RingLayout& layout, const ServerSpec& s, std::int64_t ket
     throw SpecError("servers[" + std::to_string(index) + "].weight", "ketama_points x weight gives more than " +
                                                                          std::to_string(kMaxPoints) + " points");
   const auto count = static_cast<std::uint32_t>(static_cast<int>(wanted));
-  // seed = crc32(host ‖ '\0' ‖ port), port as written; each point = crc32(seed ‖ le32(previous)).
-  static constexpr char delim = '\0';
-  std::uint32_t seed = hash::crc32(s.host);
-  seed = hash::crc32_add(seed, &delim, 1);
-  seed = hash::crc32_add(seed, s.port.data(), s.port.size());
-  std::uint32_t point = 0;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const unsigned char le[4] = {static_cast<unsigned char>(point), static_cast<unsigned char>(point >> 8),
-                                 static_cast<unsigned char>(point >> 16), static_cast<unsigned char>(point >> 24)};
-    point = hash::crc32_add(seed, le, sizeof le);
-    // CMF inserts a point equal to existing ones after them; write_image's stable sort of this
-    // insertion order gives the same array, so the server added first wins a tie.
-    layout.points.push_back({point, index});
-  }
+  // CMF inserts a point equal to existing ones after them; write_image's stable sort of this
+  // insertion order gives the same array, so the server added first wins a tie.
+  add_crc32_chain(layout, s, count, index);
   layout.server_points.push_back(count);
 }
 
