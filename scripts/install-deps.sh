@@ -11,7 +11,7 @@ packages=(
   # the peers the fixtures are made from (fixtures/README.md)
   libcache-memcached-fast-perl libcache-memcached-perl
   golang-go golang-github-bradfitz-gomemcache-dev
-  util-linux
+  util-linux iproute2
 )
 
 missing=()
