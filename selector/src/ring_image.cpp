@@ -132,7 +132,8 @@ class ImageWriter {
       }
       index[index_entries - 1] = static_cast<std::uint32_t>(pc);
     }
-    std::memcpy(base + h.table_offset, layout.table.data(), layout.table.size() * sizeof(std::uint32_t));
+    if (!layout.table.empty())  // memcpy from a null pointer is undefined even for 0 bytes
+      std::memcpy(base + h.table_offset, layout.table.data(), layout.table.size() * sizeof(std::uint32_t));
     std::memcpy(base + h.servers_offset, records.data(), n * sizeof(ServerRecord));
     std::memcpy(base + h.strings_offset, strings.bytes().data(), strings.bytes().size());
     std::memcpy(base, &h, sizeof h);

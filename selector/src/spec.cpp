@@ -91,6 +91,9 @@ RingSpec parse_spec(std::string_view text) {
   } catch (const json::parse_error& e) {
     throw SpecError("", std::string("invalid JSON at byte ") + std::to_string(e.byte) + ": " +
                             std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
+    const std::string what = e.what();
+    throw SpecError("", "invalid JSON: " + what.substr(what.find(']') + 2));
   }
   if (!doc.is_object()) throw SpecError("", "a spec must be a JSON object with flavor, options, servers");
   RingSpec spec;
@@ -139,7 +142,8 @@ RingSpec parse_spec_file(const std::string& path) {
 
 std::string to_json(const RingSpec& spec) {
   json options = json::object();
-  for (const auto& [name, value] : spec.options) std::visit([&](const auto& v) { options[name] = v; }, value);
+  for (const auto& option : spec.options)
+    std::visit([&](const auto& v) { options[option.first] = v; }, option.second);
   json servers = json::array();
   for (const auto& s : spec.servers) {
     json o = json::object();
