@@ -11,6 +11,7 @@ packages=(
   # the peers the fixtures are made from (fixtures/README.md)
   libcache-memcached-fast-perl libcache-memcached-perl
   golang-go golang-github-bradfitz-gomemcache-dev
+  gcc libc6-dev python3 python3-pylibmc nutcracker nginx-light
   util-linux iproute2
 )
 

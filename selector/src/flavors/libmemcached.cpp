@@ -17,6 +17,8 @@
 //   - server_add: a weight > 1 added while a consistent distribution is set turns the weighted
 //     ring on for good (pylibmc's order); servers_first: set_distribution(KETAMA/CONSISTENT) turns
 //     it off again, so weights are ignored.
+//   - MEMCACHED_BEHAVIOR_HASH does not rebuild the ring: with servers_first an unweighted ring keeps
+//     one_at_a_time points and only the key hash follows `hash`.
 //   - Keys of 0 or more than 250 bytes are refused (memcached_key_test); one server → hash 0.
 #include <cstdio>
 
@@ -102,6 +104,10 @@ RingLayout build_libmemcached(const RingSpec& spec) {
   const bool weighted = md5_behavior || (!servers_first && any_heavy);
   layout.algorithm = image::kContinuum;
   layout.key_hash = hash_given ? hash : (md5_behavior ? image::kMd5 : image::kOneAtATime);
+  // MEMCACHED_BEHAVIOR_HASH only sets the function; it does not rebuild the continuum. With
+  // servers_first the unweighted ring is built when the distribution is set, i.e. before `hash`,
+  // with the default one_at_a_time, and only the key hash changes afterwards.
+  const image::KeyHash point_hash = servers_first ? image::kOneAtATime : layout.key_hash;
 
   char name[kMaxHost + 64];
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -121,7 +127,7 @@ RingLayout build_libmemcached(const RingSpec& spec) {
       if (weighted)
         add_md5_points(layout, point_name, i);
       else  // hashkit_digest: the key hash, whatever it is
-        layout.points.push_back({hash::key_hash(layout.key_hash, 0, point_name.data(), point_name.size()), i});
+        layout.points.push_back({hash::key_hash(point_hash, 0, point_name.data(), point_name.size()), i});
     }
     layout.server_points.push_back(weighted ? points / 4 * 4 : points);
   }
