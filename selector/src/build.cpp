@@ -39,7 +39,7 @@ std::vector<std::string_view> flavor_names() {
 }
 
 RingImage build_ring(const RingSpec& spec) {
-  if (spec.servers.empty()) throw SpecError("servers", "at least one server is required");
+  validate_spec(spec);  // a RingSpec made in code has not been through parse_spec
   for (const auto& f : kFlavors)
     if (f.name == spec.flavor) return write_image(spec, f.build(spec));
   std::string known;

@@ -24,7 +24,11 @@ bool printable_text(std::string_view s) {
 
 std::string parse_port(const json& v, const std::string& field, std::uint16_t& number) {
   std::string text;
-  if (v.is_number_unsigned() || v.is_number_integer()) {
+  if (v.is_number_unsigned()) {
+    const auto n = v.get<std::uint64_t>();
+    if (n < 1 || n > 65535) throw SpecError(field, "must be 1-65535 (got " + std::to_string(n) + ")");
+    text = std::to_string(n);
+  } else if (v.is_number_integer()) {
     const auto n = v.get<std::int64_t>();
     if (n < 1 || n > 65535) throw SpecError(field, "must be 1-65535 (got " + std::to_string(n) + ")");
     text = std::to_string(n);
@@ -82,7 +86,48 @@ OptionValue parse_option(const json& v, const std::string& field) {
   throw SpecError(field, "must be a boolean, number or string (got " + type_name(v) + ")");
 }
 
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 99;
+    if (n == 99 || i + n >= s.size()) return false;  // a lead byte and its continuation bytes
+    for (std::size_t k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 }  // namespace
+
+void validate_spec(const RingSpec& spec) {
+  if (spec.servers.empty()) throw SpecError("servers", "at least one server is required");
+  std::set<std::pair<std::string, std::uint16_t>> seen;
+  for (std::size_t i = 0; i < spec.servers.size(); ++i) {
+    const auto& s = spec.servers[i];
+    const std::string at = "servers[" + std::to_string(i) + "]";
+    if (s.host.empty()) throw SpecError(at + ".host", "must not be empty");
+    if (!printable_text(s.host)) throw SpecError(at + ".host", "must not contain spaces or control characters");
+    if (!valid_utf8(s.host)) throw SpecError(at + ".host", "must be valid UTF-8 (a spec is JSON text)");
+    std::uint16_t number = 0;
+    parse_port(nlohmann::json(s.port), at + ".port", number);
+    if (number != s.port_number)
+      throw SpecError(at + ".port", "port text \"" + s.port + "\" and port number " + std::to_string(s.port_number) +
+                                        " disagree");
+    if (!std::isfinite(s.weight) || s.weight <= 0)
+      throw SpecError(at + ".weight", "must be a number > 0 (got " + std::to_string(s.weight) + ")");
+    if (s.name && (s.name->empty() || !valid_utf8(*s.name)))
+      throw SpecError(at + ".name", "must be a non-empty UTF-8 string");
+    if (!seen.emplace(s.host, s.port_number).second)
+      throw SpecError(at, "duplicate server " + s.host + ":" + std::to_string(s.port_number));
+  }
+  for (const auto& [name, value] : spec.options) {
+    const auto* text = std::get_if<std::string>(&value);
+    if (!valid_utf8(name) || (text && !valid_utf8(*text)))
+      throw SpecError("options." + name, "must be valid UTF-8 (a spec is JSON text)");
+  }
+}
 
 RingSpec parse_spec(std::string_view text) {
   json doc;
@@ -117,13 +162,7 @@ RingSpec parse_spec(std::string_view text) {
   }
   if (!have_flavor) throw SpecError("flavor", "is required");
   if (!have_servers || spec.servers.empty()) throw SpecError("servers", "at least one server is required");
-  std::set<std::pair<std::string, std::uint16_t>> seen;
-  for (std::size_t i = 0; i < spec.servers.size(); ++i) {
-    const auto& s = spec.servers[i];
-    if (!seen.emplace(s.host, s.port_number).second)
-      throw SpecError("servers[" + std::to_string(i) + "]",
-                      "duplicate server " + s.host + ":" + std::to_string(s.port_number));
-  }
+  validate_spec(spec);
   return spec;
 }
 
