@@ -1,12 +1,16 @@
-// samering — the command-line tool: pick servers for keys, check a spec.
+// samering — the command-line tool: pick servers for keys, check a spec, convert a peer's configuration.
 //   samering pick --spec FILE [--hex]   keys on stdin, one per line; prints host:port per key
 //   samering check --spec FILE          validates; prints each server, its points and its share
+//   samering convert --from FORMAT [--pool NAME] [FILE]   a peer's configuration → spec JSON on stdout
 // Exit codes: 0 success, 2 bad input (one line on stderr), 1 anything else.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
+#include "samering/convert.hpp"
 #include "samering/error.hpp"
 #include "samering/ring.hpp"
 
@@ -78,6 +82,68 @@ int run_check(const std::string& spec_path) {
   return 0;
 }
 
+constexpr const char* kConvertHelp = R"(Formats (docs/convert.md has every rule):
+  libmemcached  a libmemcached 1.1.4 configuration string, as memcached() takes it:
+                  --SERVER=10.0.0.1:11211/?2 --SERVER=cache-b.internal:11212 --DISTRIBUTION=consistent --HASH=md5
+                or a server list, as memcached_servers_parse() takes it (modula, default hash):
+                  10.0.0.1:11211, 10.0.0.2:11212:3
+  twemproxy     a nutcracker 0.5.0 YAML file; --pool NAME when it has several pools:
+                  alpha:
+                    listen: 127.0.0.1:22121
+                    hash: fnv1a_64
+                    distribution: ketama
+                    servers:
+                     - 10.0.0.1:11211:1
+                     - 10.0.0.2:11211:2 cache-b
+  cmf           Cache::Memcached::Fast's constructor arguments as a JSON object:
+                  {"servers": ["10.0.0.1:11211", {"address": "10.0.0.2:11211", "weight": 2.5}],
+                   "ketama_points": 150, "namespace": "app:", "hash_namespace": true}
+  gomemcache    the addresses given to memcache.New(...), separated by commas or white space;
+                an address repeated n times in a row is weight n (repeat_by_weight):
+                  10.0.0.1:11211, 10.0.0.2:11211, 10.0.0.2:11211
+Prints the spec as one line of JSON. Exit 2 with "samering: FILE: line L, column C: ..." when the
+configuration is malformed or cannot be expressed as a spec.)";
+
+// Reads all of `path` ("-" = stdin) into `out`; false on an I/O error.
+bool read_all(const std::string& path, std::string& out) {
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+    if (std::cin.bad()) return false;
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    text << in.rdbuf();
+    if (in.bad()) return false;
+  }
+  out = text.str();
+  return true;
+}
+
+int run_convert(const std::string& from, const std::string& pool, const std::string& path) {
+  const std::string name = path == "-" ? "stdin" : path;
+  std::string text;
+  if (!read_all(path, text)) return bad_input(name + ": cannot read the file");
+  if (!pool.empty() && from != "twemproxy") return bad_input("--pool applies to --from twemproxy only");
+  samering::RingSpec spec;
+  try {
+    if (from == "libmemcached") spec = samering::convert_libmemcached(text);
+    else if (from == "twemproxy") spec = samering::convert_twemproxy(text, pool);
+    else if (from == "cmf") spec = samering::convert_cmf(text);
+    else spec = samering::convert_gomemcache(text);
+  } catch (const samering::SpecError& e) {
+    return bad_input(name + ": " + e.what());
+  }
+  const std::string json = samering::to_json(spec);
+  std::fwrite(json.data(), 1, json.size(), stdout);
+  std::fputc('\n', stdout);
+  if (std::fflush(stdout) != 0) {
+    std::perror("samering: stdout");
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +163,17 @@ int main(int argc, char** argv) {
       "check", "Validate a spec and print each server with its ring points and its exact share of the hash space.");
   check->add_option("--spec", spec_path, "Spec JSON file")->required();
 
+  std::string from, pool, input = "-";
+  auto* convert = app.add_subcommand(
+      "convert",
+      "Turn a peer's own configuration into a spec that picks exactly as the peer does, and print it as JSON.");
+  convert->add_option("--from", from, "The peer's format")
+      ->required()
+      ->check(CLI::IsMember({"libmemcached", "twemproxy", "cmf", "gomemcache"}));
+  convert->add_option("--pool", pool, "twemproxy: the pool to convert (needed when the file has several)");
+  convert->add_option("FILE", input, "The configuration file; stdin when absent or -");
+  convert->footer(kConvertHelp);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +182,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*pick) return run_pick(spec_path, hex);
+    if (*convert) return run_convert(from, pool, input);
     return run_check(spec_path);
   } catch (const samering::SpecError& e) {
     return bad_input(e.what());
