@@ -49,22 +49,31 @@ void Ring::attach(std::span<const std::byte> bytes) {
   max_key_ = h.max_key_length;
 }
 
-inline std::uint32_t Ring::key_hash(const char* key, std::size_t len) const noexcept {
-  if (hashed_prefix_max_ && len > hashed_prefix_max_) len = hashed_prefix_max_;  // gomemcache: 256
-  if (hash_tag_) {
-    // twemproxy 0.5.0 nc_server.c server_pool_idx: the bytes strictly between the first open tag
-    // and the first close tag after it, when at least one byte lies between; else the whole key.
-    const auto* open = static_cast<const char*>(std::memchr(key, hash_tag_ & 0xff, len));
-    if (open) {
-      const auto* close = static_cast<const char*>(
-          std::memchr(open + 1, (hash_tag_ >> 8) & 0xff, static_cast<std::size_t>(key + len - open - 1)));
-      if (close && close - open > 1) {
-        key = open + 1;
-        len = static_cast<std::size_t>(close - key);
-      }
+namespace {
+// twemproxy 0.5.0 nc_server.c server_pool_idx: hash the bytes strictly between the first open tag
+// and the first close tag after it, when at least one byte lies between; else the whole key.
+// Out of line and cold so that pick() keeps a small frame when no tag is set (bench/README.md).
+[[gnu::noinline, gnu::cold]] std::uint32_t hash_tagged(std::uint32_t tag, std::uint32_t id, std::uint32_t seed,
+                                                       const char* key, std::size_t len) noexcept {
+  const auto* open = static_cast<const char*>(std::memchr(key, tag & 0xff, len));
+  if (open) {
+    const auto* close = static_cast<const char*>(
+        std::memchr(open + 1, (tag >> 8) & 0xff, static_cast<std::size_t>(key + len - open - 1)));
+    if (close && close - open > 1) {
+      key = open + 1;
+      len = static_cast<std::size_t>(close - key);
     }
   }
-  if (key_hash_ == image::kCrc32) return hash::crc32_add(key_seed_, key, len);  // the common case inline
+  return hash::key_hash(id, seed, key, len);
+}
+}  // namespace
+
+inline std::uint32_t Ring::key_hash(const char* key, std::size_t len) const noexcept {
+  if (hashed_prefix_max_ && len > hashed_prefix_max_) len = hashed_prefix_max_;  // gomemcache: 256
+  if (hash_tag_) [[unlikely]]
+    return hash_tagged(hash_tag_, key_hash_, key_seed_, key, len);
+  if (key_hash_ == image::kCrc32) return hash::crc32_add(key_seed_, key, len);  // the common cases inline
+  if (key_hash_ == image::kCrc32Hi15) return (hash::crc32_add(key_seed_, key, len) >> 16) & 0x7fffu;
   return hash::key_hash(key_hash_, key_seed_, key, len);
 }
 
@@ -89,7 +98,10 @@ inline std::uint32_t Ring::continuum_position(std::uint32_t h) const noexcept {
 std::int32_t Ring::pick(const char* key, std::size_t len) const noexcept {
   if (len < min_key_ || (max_key_ && len > max_key_)) return -1;
   if (server_count_ == 1) return 0;  // every peer short-cuts a single server without hashing
-  const std::uint32_t h = key_hash(key, len);
+  return pick_hash(key_hash(key, len));
+}
+
+inline std::int32_t Ring::pick_hash(std::uint32_t h) const noexcept {
   switch (algorithm_) {
     case image::kContinuum:
       return static_cast<std::int32_t>(point_servers_[continuum_position(h)]);
@@ -104,6 +116,12 @@ std::int32_t Ring::pick(const char* key, std::size_t len) const noexcept {
     }
   }
   return -1;  // unreachable: validate_image accepts only the algorithms above
+}
+
+std::vector<std::uint32_t> Ring::table_of_15_bit_hashes() const {
+  std::vector<std::uint32_t> table(32768);
+  for (std::uint32_t h = 0; h < table.size(); ++h) table[h] = static_cast<std::uint32_t>(pick_hash(h));
+  return table;
 }
 
 void Ring::pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out) const noexcept {

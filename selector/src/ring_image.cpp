@@ -59,6 +59,25 @@ class StringTable {
 class ImageWriter {
  public:
   static RingImage write(const RingSpec& spec, RingLayout& layout) {
+    RingImage image = write_raw(spec, layout);
+    // A 15-bit key hash (Cache::Memcached, CMF compatible mode, libmemcached crc, twemproxy crc32)
+    // has only 32768 values: store the answer for each, computed by the ring itself, and pick with
+    // one table read and no division. Exact by construction; it halves cmf compat's pick
+    // (bench/README.md).
+    if (layout.key_hash == image::kCrc32Hi15 && spec.servers.size() > 1) {
+      const Ring ring(std::move(image));
+      layout.table = ring.table_of_15_bit_hashes();
+      layout.algorithm = image::kModulo;
+      layout.points.clear();
+      layout.total_weight = 0;
+      layout.modulus = 0;
+      image = write_raw(spec, layout);
+    }
+    return image;
+  }
+
+ private:
+  static RingImage write_raw(const RingSpec& spec, RingLayout& layout) {
     std::stable_sort(layout.points.begin(), layout.points.end(),
                      [](const RingPoint& a, const RingPoint& b) { return a.value < b.value; });
     const std::size_t n = spec.servers.size();
@@ -236,7 +255,7 @@ RingImage RingImage::from_bytes(std::span<const std::byte> bytes) {
   RingImage out;
   out.words_.assign((bytes.size() + 7) / 8, 0);
   out.size_ = bytes.size();
-  std::memcpy(out.words_.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(out.words_.data(), bytes.data(), bytes.size());  // no memcpy from null
   validate_image(out.bytes());
   return out;
 }

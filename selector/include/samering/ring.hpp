@@ -89,7 +89,11 @@ class Ring {
  private:
   Ring() = default;
   void attach(std::span<const std::byte> bytes);
+  friend class ImageWriter;  // builds 15-bit tables with pick_hash
   std::uint32_t key_hash(const char* key, std::size_t len) const noexcept;
+  std::int32_t pick_hash(std::uint32_t h) const noexcept;
+  // pick_hash(h) for every h < 2^15: the whole ring of a flavor whose key hash has 15 bits.
+  std::vector<std::uint32_t> table_of_15_bit_hashes() const;
   std::uint32_t continuum_position(std::uint32_t h) const noexcept;
 
   std::shared_ptr<const void> owner_;

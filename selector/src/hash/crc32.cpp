@@ -41,6 +41,14 @@ std::uint32_t crc32_add(std::uint32_t crc, const void* data, std::size_t len) no
     p += 8;
     len -= 8;
   }
+  if (len >= 4) {  // slicing-by-4 for a 4..7-byte tail: keys are rarely a multiple of 8 long
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    w ^= c;
+    c = kTables[3][w & 0xff] ^ kTables[2][(w >> 8) & 0xff] ^ kTables[1][(w >> 16) & 0xff] ^ kTables[0][w >> 24];
+    p += 4;
+    len -= 4;
+  }
   while (len--) c = (c >> 8) ^ kTables[0][(c ^ *p++) & 0xff];
   return ~c;
 }
