@@ -9,7 +9,7 @@ jobs=$(nproc)
 ./scripts/install-deps.sh
 
 echo "== build (Release) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_BENCH=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_BENCH=ON -DSAMERING_BUILD_PERL=ON >/dev/null
 cmake --build build -j "$jobs"
 echo "== tests (Release) =="
 (cd build && ctest --output-on-failure -j "$jobs")
