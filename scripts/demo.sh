@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The demo: a local 3-node memcached cluster; the real Cache::Memcached::Fast stores keys on it,
-# and the `samering` CLI and a C program on the C API each pick a node for the same keys from the
-# same spec (demo/spec.json). Prints one table; exits non-zero if any column disagrees.
+# and the `samering` CLI, a C program on the C API and 8 forked Perl workers using
+# SameRing::Selector each pick a node for the same keys from the same spec (demo/spec.json). Prints one table; exits non-zero if any column disagrees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 ./scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$jobs" --target samering samering-c-pick >/dev/null
+log=$(mktemp)
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_PERL=ON &&
+       cmake --build build -j "$jobs" --target samering samering-c-pick samering_perl; } >"$log" 2>&1; then
+  tail -40 "$log"; echo "demo: build failed (full log: $log)" >&2; exit 1
+fi
+rm -f "$log"
+perl_lib="build/bindings-perl/dist/blib/lib:build/bindings-perl/dist/blib/arch"
 
 spec=demo/spec.json
 keys=demo/keys.txt
@@ -38,15 +43,17 @@ done
 perl demo/cmf_placement.pl "$spec" "$keys" > "$work/cmf"
 build/tools/samering pick --spec "$spec" < "$keys" > "$work/cli"
 build/demo/samering-c-pick "$spec" < "$keys" > "$work/c"
+PERL5LIB="$perl_lib" perl demo/perl_workers.pl "$spec" "$keys" > "$work/perl"
 
 echo "spec: $spec ($(build/tools/samering check --spec "$spec" | head -1 | cut -d' ' -f3-))"
-printf '%-24s  %-26s  %-18s  %-18s\n' "key" "Cache::Memcached::Fast" "samering CLI" "C API program"
+printf '%-24s  %-24s  %-16s  %-16s  %-20s\n' "key" "Cache::Memcached::Fast" "samering CLI" "C API program" "8 forked Perl workers"
 agree=0 total=0
-while IFS= read -r key <&3 && IFS= read -r cmf <&4 && IFS= read -r cli <&5 && IFS= read -r c <&6; do
+while IFS= read -r key <&3 && IFS= read -r cmf <&4 && IFS= read -r cli <&5 && IFS= read -r c <&6 &&
+      IFS= read -r pl <&7; do
   total=$((total + 1))
   mark="differs"
-  if [ "$cmf" = "$cli" ] && [ "$cli" = "$c" ]; then agree=$((agree + 1)); mark=""; fi
-  printf '%-24s  %-26s  %-18s  %-18s %s\n' "$key" "$cmf" "$cli" "$c" "$mark"
-done 3<"$keys" 4<"$work/cmf" 5<"$work/cli" 6<"$work/c"
+  if [ "$cmf" = "$cli" ] && [ "$cli" = "$c" ] && [ "$c" = "$pl" ]; then agree=$((agree + 1)); mark=""; fi
+  printf '%-24s  %-24s  %-16s  %-16s  %-20s %s\n' "$key" "$cmf" "$cli" "$c" "$pl" "$mark"
+done 3<"$keys" 4<"$work/cmf" 5<"$work/cli" 6<"$work/c" 7<"$work/perl"
 echo "$agree of $total keys: every column names the same node"
 [ "$agree" -eq "$total" ]
