@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,14 @@ void add_crc32_chain(RingLayout& layout, const ServerSpec& server, std::uint32_t
 std::uint32_t ketama_md5_point_count(std::uint64_t weight, std::uint64_t total_weight, std::uint32_t servers);
 // The 4 points of one ring name: the 4 little-endian words of md5(name).
 void add_md5_points(RingLayout& layout, std::string_view name, std::uint32_t index);
+
+// A flavor's hash names: the peer's own spelling → the image key hash.
+struct HashName {
+  const char* name;
+  image::KeyHash id;
+};
+// The id of `name` in `table`, or a SpecError on options.hash listing the peer's names.
+image::KeyHash lookup_hash(const std::string& name, std::span<const HashName> table, const char* peer);
 
 // The flavor builders (selector/src/flavors/*.cpp).
 RingLayout build_cmf(const RingSpec& spec);

@@ -45,4 +45,12 @@ void add_md5_points(RingLayout& layout, std::string_view name, std::uint32_t ind
   for (std::uint32_t w : words) layout.points.push_back({w, index});
 }
 
+image::KeyHash lookup_hash(const std::string& name, std::span<const HashName> table, const char* peer) {
+  for (const auto& h : table)
+    if (name == h.name) return h.id;
+  std::string known;
+  for (const auto& h : table) known += (known.empty() ? "" : ", ") + std::string(h.name);
+  throw SpecError("options.hash", "unknown hash \"" + name + "\" (" + peer + ": " + known + ")");
+}
+
 }  // namespace samering

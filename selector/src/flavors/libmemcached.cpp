@@ -28,10 +28,6 @@
 namespace samering {
 namespace {
 
-struct HashName {
-  const char* name;
-  image::KeyHash id;
-};
 constexpr HashName kHashes[] = {
     {"default", image::kOneAtATime}, {"md5", image::kMd5},         {"crc", image::kCrc32Hi15},
     {"fnv1_64", image::kFnv1_64},    {"fnv1a_64", image::kFnv1a_64}, {"fnv1_32", image::kFnv1_32},
@@ -43,11 +39,7 @@ image::KeyHash parse_hash(const std::string& name) {
   if (name == "hsieh")
     throw SpecError("options.hash", "hsieh is not built into Debian's libmemcached 1.1.4 (it returns an error), "
                                     "so no peer can be matched");
-  for (const auto& h : kHashes)
-    if (name == h.name) return h.id;
-  std::string known;
-  for (const auto& h : kHashes) known += (known.empty() ? "" : ", ") + std::string(h.name);
-  throw SpecError("options.hash", "unknown hash \"" + name + "\" (libmemcached: " + known + ")");
+  return lookup_hash(name, kHashes, "libmemcached");
 }
 
 constexpr std::uint32_t kPointsPerServer = 100;  // MEMCACHED_POINTS_PER_SERVER

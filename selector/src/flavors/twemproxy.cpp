@@ -17,10 +17,6 @@
 namespace samering {
 namespace {
 
-struct HashName {
-  const char* name;
-  image::KeyHash id;
-};
 constexpr HashName kHashes[] = {
     {"one_at_a_time", image::kOneAtATime}, {"md5", image::kMd5},           {"crc16", image::kTwemproxyCrc16},
     {"crc32", image::kCrc32Hi15},          {"crc32a", image::kCrc32},      {"fnv1_64", image::kFnv1_64},
@@ -29,11 +25,7 @@ constexpr HashName kHashes[] = {
 };
 
 image::KeyHash parse_hash(const std::string& name) {
-  for (const auto& h : kHashes)
-    if (name == h.name) return h.id;
-  std::string known;
-  for (const auto& h : kHashes) known += (known.empty() ? "" : ", ") + std::string(h.name);
-  throw SpecError("options.hash", "unknown hash \"" + name + "\" (twemproxy: " + known + ")");
+  return lookup_hash(name, kHashes, "twemproxy");
 }
 
 constexpr std::size_t kMaxNameHashed = 272;  // KETAMA_MAX_HOSTLEN - 1

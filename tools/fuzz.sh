@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs samering's libFuzzer targets (tests/fuzz/) and reports executions and findings.
+#   tools/fuzz.sh [--runs N | --seconds S] [--jobs J] [TARGET...]
+# Builds them with clang-14 + ASan + UBSan in build-fuzz/, starts each from its seed corpus
+# (tests/fuzz/corpus/<target>) plus earlier regressions, and writes any crashing input to
+# build-fuzz/findings/<target>/. Exit 1 if any target found something. A finding, once fixed, goes
+# into tests/fuzz/regressions/<target>/ so that the normal test suite replays it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="" seconds=60
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+command -v clang++-14 >/dev/null || { echo "fuzz.sh: needs clang-14 and libclang-rt-14-dev (apt-get install clang-14 libclang-rt-14-dev)" >&2; exit 1; }
+
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSAMERING_FUZZ=ON -DSAMERING_SANITIZE=address,undefined \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMERING_BUILD_TESTS=OFF -DSAMERING_BUILD_BENCH=OFF -DSAMERING_BUILD_PERL=OFF \
+  -DSAMERING_BUILD_CLIENT=OFF >/dev/null
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(ls tests/fuzz/corpus)
+fi
+cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+
+status=0
+printf '%-16s %14s %10s %9s  %s\n' target executions exec/s findings "time"
+for t in "${targets[@]}"; do
+  work=build-fuzz/corpus/$t findings=build-fuzz/findings/$t
+  mkdir -p "$work" "$findings"
+  seeds=(tests/fuzz/corpus/"$t")
+  [ -d tests/fuzz/regressions/"$t" ] && seeds+=(tests/fuzz/regressions/"$t")
+  limit=(-max_total_time="$seconds")
+  [ -n "$runs" ] && limit=(-runs="$runs")
+  log=build-fuzz/fuzz-$t.log
+  start=$(date +%s)
+  set +e
+  build-fuzz/tests/fuzz/fuzz_"$t" "$work" "${seeds[@]}" "${limit[@]}" -artifact_prefix="$findings/" \
+    -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1
+  set -e
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  found=$(find "$findings" -type f | wc -l)
+  [ "$found" -gt 0 ] && status=1
+  printf '%-16s %14s %10s %9s  %ss\n' "$t" "${execs:-?}" "${rate:-?}" "$found" "$(( $(date +%s) - start ))"
+done
+exit $status
