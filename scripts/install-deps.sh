@@ -6,13 +6,15 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev libxxhash-dev libyaml-dev zlib1g-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libxxhash-dev libyaml-dev libboost-dev zlib1g-dev libssl-dev
   libmemcached-dev libhashkit-dev memcached
   # the peers the fixtures are made from (fixtures/README.md)
   libcache-memcached-fast-perl libcache-memcached-perl
   golang-go golang-github-bradfitz-gomemcache-dev
   gcc libc6-dev python3 python3-pylibmc nutcracker nginx-light
   util-linux iproute2
+  # benchmarks and fuzzing (bench/*/run.sh, tools/fuzz.sh)
+  valgrind strace gnuplot-nox clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,33 @@
+#include "log.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+namespace samering::broker {
+
+namespace {
+bool quiet_ = false;
+}
+
+void set_quiet(bool quiet) { quiet_ = quiet; }
+
+void log(LogLevel level, std::string_view message) {
+  if (quiet_ && level == LogLevel::kInfo) return;
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const char* tag = level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "";
+  std::string line = "samering-broker[" + std::to_string(::getpid()) + "]: " + stamp + " " + tag;
+  line.append(message);
+  line.push_back('\n');
+  // One write per line, so lines of concurrent processes do not interleave.
+  ssize_t rc = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)rc;
+}
+
+}  // namespace samering::broker

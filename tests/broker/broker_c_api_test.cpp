@@ -1,0 +1,150 @@
+// The C API over the broker (selector_new_from_broker) and its error codes; local selectors are
+// unchanged (source LOCAL, generation 0).
+#include <gtest/gtest.h>
+
+#include "broker_support.hpp"
+#include "samering/selector.h"
+
+namespace {
+
+using namespace broker_test;
+
+struct Handle {
+  selector_t* sel = nullptr;
+  ~Handle() { selector_free(sel); }
+};
+
+TEST(BrokerCApi, NoBrokerIsEconnWithTheReason) {
+  samering_test::TempDir dir;
+  const std::string path = (dir.path() / "nobody.sock").string();
+  Handle h;
+  char err[256];
+  EXPECT_EQ(selector_new_from_broker(path.c_str(), "main", 1000, &h.sel, err, sizeof err), SELECTOR_ECONN);
+  EXPECT_EQ(h.sel, nullptr);
+  EXPECT_NE(std::string(err).find(path), std::string::npos) << err;
+  EXPECT_NE(std::string(err).find("connect"), std::string::npos) << err;
+  EXPECT_STREQ(selector_strerror(SELECTOR_ECONN), "cannot reach the broker");
+  EXPECT_STREQ(selector_strerror(SELECTOR_ETIMEDOUT), "the broker did not answer in time");
+  EXPECT_STREQ(selector_strerror(SELECTOR_EBROKER), "the broker answered with an error");
+  EXPECT_STREQ(selector_strerror(SELECTOR_EPROTO), "malformed reply from the broker");
+}
+
+TEST(BrokerCApi, NullArgumentsAndMissingRing) {
+  Fixture f;
+  Handle h;
+  char err[256];
+  EXPECT_EQ(selector_new_from_broker(nullptr, "main", 0, &h.sel, err, sizeof err), SELECTOR_EINVAL);
+  EXPECT_EQ(selector_new_from_broker(f.socket.c_str(), nullptr, 0, &h.sel, err, sizeof err), SELECTOR_EINVAL);
+  EXPECT_EQ(selector_new_from_broker(f.socket.c_str(), "main", 0, nullptr, err, sizeof err), SELECTOR_EINVAL);
+  EXPECT_EQ(selector_new_from_broker(f.socket.c_str(), "nosuch", 0, &h.sel, err, sizeof err), SELECTOR_EBROKER);
+  EXPECT_NE(std::string(err).find("no_such_ring"), std::string::npos) << err;
+  EXPECT_EQ(selector_new_from_shm(nullptr, "main", &h.sel, err, sizeof err), SELECTOR_EINVAL);
+}
+
+TEST(BrokerCApi, TimeoutWhenNobodyAnswers) {
+  samering_test::TempDir dir;
+  const std::string path = (dir.path() / "mute.sock").string();
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strcpy(a.sun_path, path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);  // accepts into the backlog, never answers
+  Handle h;
+  char err[256];
+  const auto t0 = Clock::now();
+  EXPECT_EQ(selector_new_from_broker(path.c_str(), "main", 200, &h.sel, err, sizeof err), SELECTOR_ETIMEDOUT) << err;
+  EXPECT_LT(Clock::now() - t0, 2s);
+  ::close(fd);
+}
+
+TEST(BrokerCApi, PicksGenerationsAndServerListsFollowReloads) {
+  const std::string a = ketama_spec(3), b = ketama_spec(7, 60000);
+  Fixture f(a, {"--no-watch"});
+  const samering::Ring ra = samering::ring_from_json(a), rb = samering::ring_from_json(b);
+  Handle h;
+  char err[256];
+  ASSERT_EQ(selector_new_from_broker(f.socket.c_str(), "main", 2000, &h.sel, err, sizeof err), SELECTOR_OK) << err;
+  EXPECT_EQ(selector_source(h.sel), SELECTOR_SOURCE_BROKER);
+  EXPECT_EQ(selector_generation(h.sel), 1u);
+  EXPECT_EQ(selector_server_count(h.sel), 3);
+  const char* first = selector_server(h.sel, 0);
+  const std::string first_copy = first;
+  EXPECT_EQ(first_copy, ra.server(0).address);
+  std::uint64_t g = 0;
+  EXPECT_EQ(selector_pick_gen(h.sel, "key", 3, &g), ra.pick("key"));
+  EXPECT_EQ(g, 1u);
+
+  write_atomically(f.spec, b);
+  samering::BrokerSelector(f.socket, "main").reload();
+  const int i = selector_pick_gen(h.sel, "key", 3, &g);
+  EXPECT_EQ(i, rb.pick("key"));
+  EXPECT_EQ(g, 2u);
+  EXPECT_EQ(selector_generation(h.sel), 2u);
+  EXPECT_EQ(selector_server_count(h.sel), 7);
+  EXPECT_EQ(std::string(selector_server(h.sel, i)), rb.server(static_cast<std::size_t>(i)).address);
+  EXPECT_EQ(std::string(first), first_copy);  // pointers handed out earlier stay valid
+  EXPECT_EQ(selector_server(h.sel, 7), nullptr);
+}
+
+TEST(BrokerCApi, BrokerGoneIsEconnAndTheHandleRecovers) {
+  Fixture f;
+  const samering::Ring r = samering::ring_from_json(ketama_spec(5));
+  Handle h;
+  char err[256];
+  ASSERT_EQ(selector_new_from_broker(f.socket.c_str(), "main", 2000, &h.sel, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(f.broker->stop(), 0);
+  EXPECT_EQ(selector_pick(h.sel, "k", 1), SELECTOR_ECONN);
+  EXPECT_NE(std::string(selector_last_error(h.sel)).find(f.socket), std::string::npos) << selector_last_error(h.sel);
+  const char* keys[] = {"a", "b"};
+  const size_t lens[] = {1, 1};
+  int out[2];
+  EXPECT_EQ(selector_pick_many(h.sel, keys, lens, 2, out), SELECTOR_ECONN);
+  BrokerProcess again({"--socket", f.socket, "--ring", "main=" + f.spec.string()}, f.dir.path() / "again.log");
+  ASSERT_TRUE(again.wait_ready()) << again.log();
+  EXPECT_EQ(selector_pick(h.sel, "k", 1), r.pick("k"));
+  ASSERT_EQ(selector_pick_many(h.sel, keys, lens, 2, out), SELECTOR_OK);
+  EXPECT_EQ(out[0], r.pick("a"));
+  EXPECT_EQ(out[1], r.pick("b"));
+}
+
+TEST(BrokerCApi, ForkedChildrenShareNothingOnTheWire) {
+  Fixture f(ketama_spec(9));
+  const samering::Ring r = samering::ring_from_json(ketama_spec(9));
+  Handle h;
+  char err[256];
+  ASSERT_EQ(selector_new_from_broker(f.socket.c_str(), "main", 5000, &h.sel, err, sizeof err), SELECTOR_OK) << err;
+  std::vector<pid_t> pids;
+  for (int c = 0; c < 16; ++c) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int rc = 0;
+      for (const auto& k : make_keys(300, "c" + std::to_string(c) + "-"))
+        if (selector_pick(h.sel, k.data(), k.size()) != r.pick(k)) rc = 2;
+      ::_exit(rc);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    const auto st = wait_child(pid, 20000ms);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(WEXITSTATUS(*st), 0);
+  }
+  EXPECT_EQ(selector_pick(h.sel, "parent", 6), r.pick("parent"));
+}
+
+TEST(BrokerCApi, LocalSelectorsAreUnchanged) {
+  const std::string spec = ketama_spec(4);
+  Handle h;
+  char err[256];
+  ASSERT_EQ(selector_new_from_json(spec.data(), spec.size(), &h.sel, err, sizeof err), SELECTOR_OK);
+  EXPECT_EQ(selector_source(h.sel), SELECTOR_SOURCE_LOCAL);
+  EXPECT_EQ(selector_generation(h.sel), 0u);
+  std::uint64_t g = 99;
+  EXPECT_EQ(selector_pick_gen(h.sel, "k", 1, &g), selector_pick(h.sel, "k", 1));
+  EXPECT_EQ(g, 0u);
+  EXPECT_EQ(selector_source(nullptr), SELECTOR_EINVAL);
+}
+
+}  // namespace

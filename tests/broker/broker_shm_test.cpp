@@ -1,0 +1,263 @@
+// The shared-memory publication and its readers: a reader follows reloads and broker restarts,
+// a truncated or corrupt image is refused with an error naming the file (and a reader that is
+// already running keeps its ring), superseded images are removed after the grace period, and a
+// pick makes no system call (checked under seccomp strict mode).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include "broker_support.hpp"
+#include "samering/error.hpp"
+#include "samering/selector.h"
+#include "shm_format.hpp"
+
+namespace {
+
+using namespace broker_test;
+namespace shm = samering::broker::shm;
+
+struct ShmDir {
+  samering_test::TempDir tmp;
+  std::string shm_dir = (tmp.path() / "shm").string();
+};
+
+// A broker with --shm-dir (ShmDir is initialised first, destroyed last).
+struct ShmFixture : ShmDir, Fixture {
+  explicit ShmFixture(const std::string& spec, std::vector<std::string> extra = {})
+      : ShmDir(), Fixture(spec, with_shm(std::move(extra), shm_dir)) {}
+  static std::vector<std::string> with_shm(std::vector<std::string> extra, const std::string& dir) {
+    extra.insert(extra.end(), {"--shm-dir", dir, "--no-watch"});
+    return extra;
+  }
+  std::string image(std::uint64_t g) const { return shm_dir + "/" + shm::image_file_name("main", g); }
+};
+
+TEST(ShmReader, FollowsReloadsAndOldImagesGoAfterTheGrace) {
+  const std::string a = ketama_spec(3), b = ketama_spec(8, 50000);
+  ShmFixture f(a, {"--shm-grace", "0.2"});
+  const samering::Ring ra = samering::ring_from_json(a), rb = samering::ring_from_json(b);
+  samering::ShmSelector reader(f.shm_dir, "main");
+  EXPECT_EQ(reader.generation(), 1u);
+  const auto keys = make_keys(1000);
+  for (const auto& k : keys) ASSERT_EQ(reader.pick(k), ra.pick(k));
+  samering::BrokerSelector admin(f.socket, "main");
+  write_atomically(f.spec, b);
+  admin.reload();
+  for (const auto& k : keys) ASSERT_EQ(reader.pick(k), rb.pick(k));  // the first pick follows
+  EXPECT_EQ(reader.generation(), 2u);
+  EXPECT_EQ(reader.last_error(), "");
+  EXPECT_TRUE(fs::exists(f.image(2)));
+  EXPECT_TRUE(eventually([&] { return !fs::exists(f.image(1)); }, 3000ms)) << "generation 1 was not removed";
+  // The mapping a reader holds survives the removal.
+  for (const auto& k : keys) ASSERT_EQ(reader.pick(k), rb.pick(k));
+  // Files are read-only to others, like the socket's group/other bits.
+  struct stat st{};
+  ASSERT_EQ(::stat(f.image(2).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST(ShmReader, ForkedChildrenKeepTheMappingAndFollow) {
+  const std::string a = ketama_spec(3), b = ketama_spec(6, 50000);
+  ShmFixture f(a);
+  const samering::Ring rb = samering::ring_from_json(b);
+  samering::ShmSelector reader(f.shm_dir, "main");
+  reader.pick("warm");
+  samering::BrokerSelector admin(f.socket, "main");
+  write_atomically(f.spec, b);
+  admin.reload();
+  std::vector<pid_t> pids;
+  for (int c = 0; c < 8; ++c) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int rc = 0;
+      for (const auto& k : make_keys(500, "c" + std::to_string(c)))
+        if (reader.pick(k) != rb.pick(k)) rc = 2;
+      if (reader.generation() != 2) rc = 3;
+      ::_exit(rc);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    const auto st = wait_child(pid, 10000ms);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(WEXITSTATUS(*st), 0);
+  }
+}
+
+TEST(ShmReader, FollowsAcrossABrokerRestartAndKeepsAnUnchangedGeneration) {
+  const std::string a = ketama_spec(3), b = ketama_spec(5, 50000);
+  ShmFixture f(a);
+  samering::ShmSelector reader(f.shm_dir, "main");
+  ASSERT_EQ(f.broker->stop(), 0);
+  EXPECT_TRUE(fs::exists(f.image(1)));  // the current image outlives the broker
+  EXPECT_EQ(reader.pick("k"), samering::ring_from_json(a).pick("k"));
+  {  // same spec: same generation, nothing re-published
+    BrokerProcess again({"--socket", f.socket, "--ring", "main=" + f.spec.string(), "--shm-dir", f.shm_dir},
+                        f.dir.path() / "again.log");
+    ASSERT_TRUE(again.wait_ready()) << again.log();
+    EXPECT_FALSE(reader.refresh() && reader.generation() != 1);
+    EXPECT_EQ(reader.generation(), 1u);
+    EXPECT_FALSE(fs::exists(f.image(2)));
+    again.stop();
+  }
+  write_atomically(f.spec, b);
+  BrokerProcess third({"--socket", f.socket, "--ring", "main=" + f.spec.string(), "--shm-dir", f.shm_dir},
+                      f.dir.path() / "third.log");
+  ASSERT_TRUE(third.wait_ready()) << third.log();
+  const samering::Ring rb = samering::ring_from_json(b);
+  for (const auto& k : make_keys(300)) ASSERT_EQ(reader.pick(k), rb.pick(k));
+  EXPECT_EQ(reader.generation(), 2u);  // generations continue across restarts
+}
+
+TEST(ShmReader, TruncatedImageIsRefusedWithAClearError) {
+  ShmFixture f(ketama_spec(4));
+  ASSERT_EQ(f.broker->stop(), 0);
+  const auto size = fs::file_size(f.image(1));
+  fs::resize_file(f.image(1), size / 2);
+  try {
+    samering::ShmSelector reader(f.shm_dir, "main");
+    FAIL() << "a truncated image must be refused";
+  } catch (const samering::ImageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(f.image(1)), std::string::npos) << m;
+    EXPECT_NE(m.find("truncated"), std::string::npos) << m;
+  }
+  selector_t* sel = nullptr;
+  char err[512];
+  EXPECT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &sel, err, sizeof err), SELECTOR_EIMAGE);
+  EXPECT_EQ(sel, nullptr);
+  EXPECT_NE(std::string(err).find("truncated"), std::string::npos) << err;
+}
+
+TEST(ShmReader, CorruptImageIsRefusedWithAClearError) {
+  ShmFixture f(ketama_spec(4));
+  ASSERT_EQ(f.broker->stop(), 0);
+  {
+    std::fstream io(f.image(1), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(200);
+    io.put('\x5a');
+  }
+  try {
+    samering::ShmSelector reader(f.shm_dir, "main");
+    FAIL() << "a corrupt image must be refused";
+  } catch (const samering::ImageError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(f.image(1)), std::string::npos) << m;
+    EXPECT_NE(m.find("checksum"), std::string::npos) << m;
+  }
+}
+
+TEST(ShmReader, MissingControlFileIsAConnectError) {
+  samering_test::TempDir dir;
+  try {
+    samering::ShmSelector reader(dir.path().string(), "main");
+    FAIL();
+  } catch (const samering::BrokerError& e) {
+    EXPECT_EQ(e.kind(), samering::BrokerError::Kind::kConnect);
+    EXPECT_NE(std::string(e.what()).find("main.ctl"), std::string::npos);
+  }
+  selector_t* sel = nullptr;
+  char err[256];
+  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "main", &sel, err, sizeof err), SELECTOR_ECONN);
+  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "../etc", &sel, err, sizeof err), SELECTOR_ECONN);
+}
+
+// A running reader sees the control block name a corrupt image: it keeps its ring and says why;
+// a good image after that is followed again.
+TEST(ShmReader, RunningReaderKeepsItsRingWhenTheNextImageIsCorrupt) {
+  const std::string a = ketama_spec(4);
+  ShmFixture f(a);
+  const samering::Ring ra = samering::ring_from_json(a);
+  ASSERT_EQ(f.broker->stop(), 0);  // we play the broker from here
+  samering::ShmSelector reader(f.shm_dir, "main");
+  selector_t* csel = nullptr;
+  char err[256];
+  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SELECTOR_OK) << err;
+
+  const std::string good = read_text(f.image(1));
+  std::string bad = good;
+  bad[bad.size() / 2] ^= 0x55;
+  const int fd = ::open((f.shm_dir + "/main.ctl").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  void* p = ::mmap(nullptr, shm::kControlFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  ASSERT_NE(p, MAP_FAILED);
+  auto& control = *static_cast<shm::Control*>(p);
+  std::uint64_t checksum;
+  std::memcpy(&checksum, good.data() + 24, 8);
+  {
+    std::ofstream(f.image(2), std::ios::binary) << bad;
+  }
+  shm::publish(control, {0, 2, bad.size(), checksum, 0});
+  for (const auto& k : make_keys(200)) ASSERT_EQ(reader.pick(k), ra.pick(k));
+  EXPECT_EQ(reader.generation(), 1u);
+  EXPECT_NE(reader.last_error().find(f.image(2)), std::string::npos) << reader.last_error();
+  EXPECT_NE(reader.last_error().find("checksum"), std::string::npos) << reader.last_error();
+  EXPECT_EQ(selector_pick(csel, "k", 1), ra.pick("k"));
+  EXPECT_NE(std::string(selector_last_error(csel)).find("checksum"), std::string::npos);
+  EXPECT_EQ(selector_generation(csel), 1u);
+  // A missing image: also refused.
+  shm::publish(control, {0, 7, good.size(), checksum, 0});
+  EXPECT_EQ(reader.pick("k"), ra.pick("k"));
+  EXPECT_NE(reader.last_error().find("main.7.img"), std::string::npos) << reader.last_error();
+  // Then a good one.
+  {
+    std::ofstream(f.image(3), std::ios::binary) << good;
+  }
+  shm::publish(control, {0, 3, good.size(), checksum, 0});
+  EXPECT_EQ(reader.pick("k"), ra.pick("k"));
+  EXPECT_EQ(reader.generation(), 3u);
+  EXPECT_EQ(reader.last_error(), "");
+  EXPECT_EQ(selector_generation(csel), 3u);
+  selector_free(csel);
+  ::munmap(p, shm::kControlFileSize);
+}
+
+// The hot path makes no system call: after prctl(SECCOMP_MODE_STRICT) any syscall other than
+// read/write/exit/sigreturn kills the process, and 200,000 picks run there.
+TEST(ShmReader, PicksMakeNoSystemCall) {
+  const std::string a = ketama_spec(10);
+  ShmFixture f(a);
+  const samering::Ring ra = samering::ring_from_json(a);
+  samering::ShmSelector reader(f.shm_dir, "main");
+  selector_t* csel = nullptr;
+  char err[256];
+  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SELECTOR_OK) << err;
+  const auto keys = make_keys(1000);
+  std::vector<std::int32_t> expected;
+  for (const auto& k : keys) expected.push_back(ra.pick(k));
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) ::syscall(SYS_exit, 9);
+    std::int32_t wrong = 0;
+    for (int round = 0; round < 100; ++round)
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        wrong += reader.pick(keys[i]) != expected[i];
+        wrong += selector_pick(csel, keys[i].data(), keys[i].size()) != expected[i];
+      }
+    (void)!::syscall(SYS_write, pipefd[1], &wrong, sizeof wrong);
+    ::syscall(SYS_exit, 0);
+  }
+  ::close(pipefd[1]);
+  std::int32_t wrong = -1;
+  const ssize_t n = ::read(pipefd[0], &wrong, sizeof wrong);
+  ::close(pipefd[0]);
+  const auto st = wait_child(pid, 20000ms);
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(WIFEXITED(*st)) << "killed by signal " << (WIFSIGNALED(*st) ? WTERMSIG(*st) : 0)
+                              << " (SIGKILL = a system call on the pick path)";
+  EXPECT_EQ(WEXITSTATUS(*st), 0);
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof wrong));
+  EXPECT_EQ(wrong, 0);
+  selector_free(csel);
+}
+
+}  // namespace
