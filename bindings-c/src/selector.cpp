@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "samering/broker.hpp"
 #include "samering/error.hpp"
 #include "samering/ring.hpp"
@@ -235,6 +237,29 @@ int selector_new_from_shm(const char* shm_dir, const char* ring, selector_t** ou
   }
   return make_selector(out, errbuf, errlen,
                        [&] { return new selector(std::make_unique<samering::ShmSelector>(shm_dir, ring)); });
+}
+
+int selector_new_from_broker_shm(const char* socket_path, const char* ring, int timeout_ms, selector_t** out,
+                                 char* errbuf, size_t errlen) {
+  if (out) *out = nullptr;
+  if (!socket_path || !ring) {
+    write_error(errbuf, errlen, "socket_path and ring must not be NULL");
+    return SELECTOR_EINVAL;
+  }
+  return make_selector(out, errbuf, errlen, [&] {
+    samering::BrokerOptions options;
+    options.timeout_ms = timeout_ms;
+    samering::BrokerSelector broker(socket_path, ring, options);
+    (void)broker.info();  // fails on a missing ring, as selector_new_from_broker does
+    const auto stats = nlohmann::json::parse(broker.stats(), nullptr, false);
+    const auto dir = stats.is_object() && stats.contains("shm_dir") && stats["shm_dir"].is_string()
+                         ? stats["shm_dir"].get<std::string>()
+                         : std::string();
+    if (dir.empty())
+      throw samering::BrokerError(samering::BrokerError::Kind::kBroker,
+                                  std::string("the broker at ") + socket_path + " publishes no shared memory (start it with --shm-dir)");
+    return new selector(std::make_unique<samering::ShmSelector>(dir, ring));
+  });
 }
 
 int selector_pick(const selector_t* sel, const char* key, size_t len) {

@@ -242,6 +242,7 @@ std::string Server::stats_json() {
         {"idle_closed", stats_.connections_idle_closed},
         {"max", config_.max_connections}}},
       {"reloads", {{"ok", rings_.reloads_ok}, {"failed", rings_.reloads_failed}, {"last_error", rings_.last_reload_error}}},
+      {"shm_dir", config_.shm_dir},  // "" without --shm-dir; read by selector_new_from_broker_shm
       {"limits",
        {{"max_frame", config_.max_frame}, {"max_keys", config_.max_keys}, {"idle_timeout_s", config_.idle_timeout_s}}},
       {"rings", rings},

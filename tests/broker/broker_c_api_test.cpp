@@ -2,6 +2,8 @@
 // unchanged (source LOCAL, generation 0).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "broker_support.hpp"
 #include "samering/selector.h"
 
@@ -85,6 +87,31 @@ TEST(BrokerCApi, PicksGenerationsAndServerListsFollowReloads) {
   EXPECT_EQ(std::string(selector_server(h.sel, i)), rb.server(static_cast<std::size_t>(i)).address);
   EXPECT_EQ(std::string(first), first_copy);  // pointers handed out earlier stay valid
   EXPECT_EQ(selector_server(h.sel, 7), nullptr);
+}
+
+TEST(BrokerCApi, BrokerShmFindsTheSharedMemoryThroughTheBroker) {
+  const std::string a = ketama_spec(4);
+  const samering::Ring ra = samering::ring_from_json(a);
+  char err[256];
+  {
+    Fixture no_shm(a, {"--no-watch"});
+    Handle h;
+    EXPECT_EQ(selector_new_from_broker_shm(no_shm.socket.c_str(), "main", 2000, &h.sel, err, sizeof err),
+              SELECTOR_EBROKER);
+    EXPECT_NE(std::string(err).find("--shm-dir"), std::string::npos) << err;
+    EXPECT_EQ(h.sel, nullptr);
+  }
+  samering_test::TempDir shm;
+  Fixture f(a, {"--no-watch", "--shm-dir", shm.path().string()});
+  Handle h;
+  ASSERT_EQ(selector_new_from_broker_shm(f.socket.c_str(), "main", 2000, &h.sel, err, sizeof err), SELECTOR_OK)
+      << err;
+  EXPECT_EQ(selector_source(h.sel), SELECTOR_SOURCE_SHM);
+  for (const char* key : {"a", "foo", "user:1234", "session:9f8e7d"})
+    EXPECT_EQ(selector_pick(h.sel, key, std::strlen(key)), ra.pick(key)) << key;
+  Handle missing;
+  EXPECT_EQ(selector_new_from_broker_shm(f.socket.c_str(), "nope", 2000, &missing.sel, err, sizeof err),
+            SELECTOR_EBROKER);
 }
 
 TEST(BrokerCApi, BrokerGoneIsEconnAndTheHandleRecovers) {

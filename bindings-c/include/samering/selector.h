@@ -76,6 +76,10 @@ int selector_new_from_broker(const char *socket_path, const char *ring, int time
  * Fork: mappings are read-only and valid in children; no descriptor is kept. Threads: one thread
  * at a time per handle (following a reload replaces the mapping); use one handle per thread. */
 int selector_new_from_shm(const char *shm_dir, const char *ring, selector_t **out, char *errbuf, size_t errlen);
+/* selector_new_from_shm on the --shm-dir of the broker at socket_path (asked once with STATS; no
+ * connection is kept). SELECTOR_EBROKER when that broker publishes no shared memory. */
+int selector_new_from_broker_shm(const char *socket_path, const char *ring, int timeout_ms, selector_t **out,
+                                 char *errbuf, size_t errlen);
 
 /* The index (>= 0) of the server for the key of len bytes (any bytes), or a negative code. */
 int selector_pick(const selector_t *sel, const char *key, size_t len);
