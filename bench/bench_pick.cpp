@@ -8,6 +8,7 @@
 // Every pick benchmark cycles through the same 4096 distinct 20-byte keys (bench_common.hpp); one
 // iteration is one pick, so the Time column is ns per pick (and items_per_second picks per second).
 #include <benchmark/benchmark.h>
+#include <libhashkit-1.0/hashkit.h>
 #include <libmemcached/memcached.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -63,6 +64,12 @@ void BM_Crc32_zlib(benchmark::State& state) {
   pick_loop(state, [](const char* key, std::size_t len) {
     return ::crc32(0L, reinterpret_cast<const Bytef*>(key), static_cast<uInt>(len));
   });
+}
+
+// The bare key hash of twemproxy's default (libhashkit's fnv1a_64, = twemproxy's): the floor of the
+// twemproxy flavor's pick (issue: twemproxy fnv1a_64 ketama pick <= 2x the bare hash).
+void BM_Fnv1a64_libhashkit(benchmark::State& state) {
+  pick_loop(state, [](const char* key, std::size_t len) { return libhashkit_fnv1a_64(key, len); });
 }
 
 void BM_Libmemcached_generate_hash(benchmark::State& state, const memcached_st* memc) {
@@ -218,7 +225,9 @@ void print_ratios(const CollectingReporter& r) {
   ratio("libmemcached one_at_a_time /100 / cmf_ketama/100", lm_oaat + "100", "BM_Pick/cmf_ketama/100");
   ratio("crc32 zlib / crc32 samering", "BM_Crc32_zlib", crc);
   ratio("nginx/10 / crc32", "BM_Pick/nginx/10", crc);
+  ratio("twemproxy/10 (fnv1a_64 ketama) / bare fnv1a_64", "BM_Pick/twemproxy/10", "BM_Fnv1a64_libhashkit", "<=", 2);
   section(" same ring, same answers: libmemcached / samering's libmemcached flavor:");
+  ratio("libmemcached md5 (KETAMA_WEIGHTED) /10 / ours, target >= 3", lm + "10", "BM_Pick/libmemcached_ketama_md5/10", ">=", 3);
   ratio("md5 (KETAMA_WEIGHTED) /10", lm + "10", "BM_Pick/libmemcached_ketama_md5/10");
   ratio("md5 (KETAMA_WEIGHTED) /100", lm + "100", "BM_Pick/libmemcached_ketama_md5/100");
   ratio("one_at_a_time (KETAMA) /10", lm_oaat + "10", "BM_Pick/libmemcached_ketama_oaat/10");
@@ -254,6 +263,7 @@ int main(int argc, char** argv) {
 
   benchmark::RegisterBenchmark("BM_Crc32_samering", BM_Crc32_samering);
   benchmark::RegisterBenchmark("BM_Crc32_zlib", BM_Crc32_zlib);
+  benchmark::RegisterBenchmark("BM_Fnv1a64_libhashkit", BM_Fnv1a64_libhashkit);
   for (int n : {10, 100, 1000}) {
     // libmemcached 1.1.4 aborts on a ketama ring of more than 100 servers.
     memcached_st* peer[2] = {nullptr, nullptr};  // [md5]: KETAMA, KETAMA_WEIGHTED

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <libhashkit-1.0/hashkit.h>
+
+#include "../selector/src/hash/key_hash.hpp"
 #include "samering/hash.hpp"
 #include "test_support.hpp"
 
@@ -78,6 +81,41 @@ TEST(Crc32, AddChainsLikeConcatenation) {
   EXPECT_EQ(crc32_add(whole, nullptr, 0), whole);
   // The hashed namespace (algorithms.md §1.1): crc32("app:" ‖ key) = crc32_add(crc32("app:"), key).
   EXPECT_EQ(crc32_add(crc32("app:"), "foo", 3), crc32("app:foo"));
+}
+
+// The key hashes that stand for libhashkit's (MD5 through OpenSSL, the 15-bit crc through our crc32)
+// equal libhashkit itself — the library libmemcached runs — on random keys of every length 0..300
+// with bytes >= 0x80 (signed-char hashing), and the md5 point words equal libhashkit's signature.
+TEST(KeyHash, EqualsLibhashkit) {
+  namespace img = samering::image;
+  struct Pair {
+    std::uint32_t id;
+    std::uint32_t (*library)(const char*, std::size_t);
+  };
+  const Pair pairs[] = {
+      {img::kMd5, libhashkit_md5},           {img::kCrc32Hi15, libhashkit_crc32},
+      {img::kOneAtATime, libhashkit_one_at_a_time}, {img::kFnv1_64, libhashkit_fnv1_64},
+      {img::kFnv1a_64, libhashkit_fnv1a_64}, {img::kFnv1_32, libhashkit_fnv1_32},
+      {img::kFnv1a_32, libhashkit_fnv1a_32}, {img::kMurmur, libhashkit_murmur},
+      {img::kMurmur3, libhashkit_murmur3},   {img::kJenkins, libhashkit_jenkins},
+  };
+  std::mt19937 rng(11);
+  for (std::size_t len = 0; len <= 300; ++len) {
+    std::string key(len, '\0');
+    for (auto& c : key) c = static_cast<char>(rng());
+    for (const auto& p : pairs)
+      ASSERT_EQ(samering::hash::key_hash(p.id, 0, key.data(), key.size()), p.library(key.data(), key.size()))
+          << "hash id " << p.id << ", length " << len;
+    unsigned char digest[16];
+    libhashkit_md5_signature(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+    std::uint32_t words[4];
+    samering::hash::md5_words(key.data(), key.size(), words);
+    for (int i = 0; i < 4; ++i) {
+      std::uint32_t w;
+      std::memcpy(&w, digest + 4 * i, 4);  // little-endian host
+      ASSERT_EQ(words[i], w) << "md5 word " << i << ", length " << len;
+    }
+  }
 }
 
 }  // namespace

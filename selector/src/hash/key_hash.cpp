@@ -4,6 +4,10 @@
 #include "key_hash.hpp"
 
 #include <libhashkit-1.0/hashkit.h>
+// MD5: OpenSSL's one-shot MD5() (deprecated in 3.0 but kept, and ~20 ns faster per key than EVP or
+// libhashkit's own md5 here: bench/README.md). Bit-exact with libhashkit (tests/hash_test.cpp).
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/md5.h>
 
 #include <array>
 
@@ -79,7 +83,7 @@ std::uint32_t twemproxy_hsieh(const char* key, std::size_t len) noexcept {
 
 void md5_words(const char* data, std::size_t len, std::uint32_t out[4]) noexcept {
   unsigned char d[16];
-  libhashkit_md5_signature(reinterpret_cast<const unsigned char*>(data), len, d);
+  MD5(reinterpret_cast<const unsigned char*>(data), len, d);
   for (int i = 0; i < 4; ++i)
     out[i] = std::uint32_t{d[4 * i + 3]} << 24 | std::uint32_t{d[4 * i + 2]} << 16 |
              std::uint32_t{d[4 * i + 1]} << 8 | d[4 * i];
@@ -92,7 +96,11 @@ std::uint32_t key_hash(std::uint32_t id, std::uint32_t seed, const char* key, st
     case image::kCrc32: return crc32_add(seed, key, len);
     case image::kCrc32Hi15: return (crc32_add(seed, key, len) >> 16) & 0x7fffu;
     case image::kOneAtATime: return libhashkit_one_at_a_time(key, len);
-    case image::kMd5: return libhashkit_md5(key, len);
+    case image::kMd5: {  // libhashkit md5: the first little-endian word of the digest
+      unsigned char d[16];
+      MD5(reinterpret_cast<const unsigned char*>(key), len, d);
+      return std::uint32_t{d[3]} << 24 | std::uint32_t{d[2]} << 16 | std::uint32_t{d[1]} << 8 | d[0];
+    }
     case image::kFnv1_64: return libhashkit_fnv1_64(key, len);
     case image::kFnv1a_64: return libhashkit_fnv1a_64(key, len);
     case image::kFnv1_32: return libhashkit_fnv1_32(key, len);
