@@ -10,6 +10,8 @@ packages=(
   libmemcached-dev libhashkit-dev memcached
   # the peers the fixtures are made from (fixtures/README.md)
   libcache-memcached-fast-perl libcache-memcached-perl
+  # Cache::Memcached::Fast's own test suite run against the drop-in (bindings-perl/xt/run-cmf-suite)
+  libtest2-suite-perl libtest-pod-perl libtest-pod-coverage-perl libreadonly-perl libcpan-changes-perl perltidy
   golang-go golang-github-bradfitz-gomemcache-dev
   gcc libc6-dev python3 python3-pylibmc nutcracker nginx-light
   util-linux iproute2

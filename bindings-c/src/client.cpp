@@ -291,6 +291,9 @@ int client_set_option(client_t* c, int option, int64_t value) {
       case CLIENT_OPT_RETRY_TIMEOUT_MS:
         o.retry_timeout = ms;
         break;
+      case CLIENT_OPT_MAX_FAILURES:
+        o.max_failures = value > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(value);
+        break;
       default:
         return fail(c, CLIENT_EINVAL, "unknown option");
     }
@@ -312,6 +315,9 @@ int client_get_option(const client_t* c, int option, int64_t* value) {
     case CLIENT_OPT_RETRY_TIMEOUT_MS:
       *value = o.retry_timeout.count();
       return CLIENT_OK;
+    case CLIENT_OPT_MAX_FAILURES:
+      *value = o.max_failures;
+      return CLIENT_OK;
     default:
       return CLIENT_EINVAL;
   }
@@ -330,6 +336,25 @@ int client_pick(const client_t* c, const char* key, size_t key_len) {
 }
 
 const char* client_namespace(const client_t* c) { return c ? c->ns.c_str() : ""; }
+
+int client_set_namespace(client_t* c, const char* ns, size_t len) {
+  if (!c) return CLIENT_EINVAL;
+  if (!ns && len) return fail(c, CLIENT_EINVAL, "NULL namespace");
+  try {
+    std::string copy(view(ns, len));  // allocated first: the handle changes completely or not at all
+    c->mc.set_namespace(copy);
+    c->ns = std::move(copy);
+    return CLIENT_OK;
+  } catch (const samering::SpecError& e) {
+    return fail(c, CLIENT_ESPEC, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(c, CLIENT_ENOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(c, CLIENT_EINTERNAL, e.what());
+  } catch (...) {
+    return fail(c, CLIENT_EINTERNAL, "unknown error");
+  }
+}
 
 int client_get(client_t* c, const char* key, size_t key_len, client_value_t* out) {
   return retrieve_one(c, key, key_len, out, false);

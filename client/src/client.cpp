@@ -191,6 +191,24 @@ void Client::set_options(const ClientOptions& options) {
   for (auto& server : s.servers) server->apply(options);
 }
 
+void Client::set_namespace(std::string_view ns) {
+  State& s = *state_;
+  s.check_fork();
+  std::string prefix(ns);
+  check_namespace(prefix);
+  RingSpec spec = parse_spec(s.ring.spec_json());
+  if (prefix.empty()) {
+    spec.options.erase("namespace");
+  } else {
+    spec.options["namespace"] = prefix;
+  }
+  Ring ring = ring_from_spec(spec);  // the same servers in the same order: the connections stay
+  // Nothing below throws: the client changes completely or not at all.
+  s.ring = std::move(ring);
+  s.settings.key_prefix = std::move(prefix);
+  for (auto& server : s.servers) server->apply_key_prefix(s.settings.key_prefix);
+}
+
 std::int32_t Client::server_for(std::string_view key) const noexcept {
   const std::int32_t i = state_->route(key);
   return i < 0 ? static_cast<std::int32_t>(Status::bad_key) : i;
@@ -603,10 +621,23 @@ Status Client::sync() {
     Status st = Status::ok;
     memcached_st* mc = s.open(j, st);
     if (mc) {
-      // memcached answers a connection's commands in order: once "version" is answered, every
-      // noreply command before it was processed.
+      // memcached answers a connection's commands in order: once a request after them is
+      // answered, every noreply command before it was processed. The request is a get of a key
+      // nobody uses (its value, if any, is dropped): "version" would do, but libmemcached 1.1.4
+      // version.cc asks each server once per handle and then answers from its cache, so a
+      // second sync would not wait at all.
+      static constexpr std::string_view sync_key = "samering:sync";
+      const char* key = sync_key.data();
+      const std::size_t key_length = sync_key.size();
       conn.use_noreply(false);
-      st = s.result(j, memcached_version(mc));
+      conn.use_cas(false);
+      memcached_return_t rc = memcached_mget(mc, &key, &key_length, 1);
+      if (memcached_success(rc)) {
+        while (memcached_fetch_result(mc, conn.result_buffer(), &rc)) {
+        }
+        if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND) rc = MEMCACHED_SUCCESS;
+      }
+      st = s.result(j, rc);
     }
     if (st != Status::ok && first == Status::ok) first = st;
   }

@@ -185,13 +185,30 @@ Status ServerConnection::result(memcached_return_t rc, const HandleSettings& set
       status = Status::internal;
       break;
   }
+  bool retry_started = false;
   if (unreachable) {
     const auto retry = settings.options.retry_timeout.count();
-    if (retry > 0) retry_at_ns_ = monotonic_ns() + retry * 1'000'000;
+    if (retry > 0) {
+      const std::int64_t now = monotonic_ns();
+      retry_started = true;
+      if (settings.options.max_failures > 1) {
+        // Cache::Memcached::Fast 0.28 client.c client_mark_failed: max_failures within
+        // failure_timeout, then the server is left alone for failure_timeout.
+        if (failures_ == 0 || now - first_failure_ns_ >= retry * 1'000'000) {
+          first_failure_ns_ = now;
+          failures_ = 0;
+        }
+        retry_started = ++failures_ >= settings.options.max_failures;
+      }
+      if (retry_started) {
+        retry_at_ns_ = now + retry * 1'000'000;
+        failures_ = 0;
+      }
+    }
   }
   error = address_ + ": " + std::string(to_string(status)) + " (" +
           std::string(tidy(memcached_last_error_message(mc_))) + ")";
-  if (unreachable && settings.options.retry_timeout.count() > 0) {
+  if (retry_started) {
     error += "; not retried for " + std::to_string(settings.options.retry_timeout.count()) + " ms";
   }
   return status;
@@ -201,6 +218,12 @@ void ServerConnection::apply(const ClientOptions& options) noexcept {
   if (!mc_) return;
   memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, libmemcached_timeout(options.connect_timeout));
   memcached_behavior_set(mc_, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, libmemcached_timeout(options.io_timeout));
+}
+
+void ServerConnection::apply_key_prefix(const std::string& prefix) noexcept {
+  if (!mc_) return;  // a new handle takes the prefix from HandleSettings
+  // libmemcached 1.1.4 callback.cc + namespace.cc: NULL clears the namespace ("" is refused).
+  memcached_callback_set(mc_, MEMCACHED_CALLBACK_NAMESPACE, prefix.empty() ? nullptr : prefix.c_str());
 }
 
 void ServerConnection::close() noexcept {

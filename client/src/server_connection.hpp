@@ -63,6 +63,8 @@ class ServerConnection {
 
   // New timeouts for an open handle.
   void apply(const ClientOptions& options) noexcept;
+  // A new namespace for an open handle (prefix: printable ASCII, checked by the caller).
+  void apply_key_prefix(const std::string& prefix) noexcept;
   // Closes the connection politely (quit) and frees the handle; the next command reopens.
   void close() noexcept;
   // In a forked child: hands the parent's handle over (for release_inherited, which frees it
@@ -83,6 +85,8 @@ class ServerConnection {
   memcached_st* mc_ = nullptr;
   memcached_result_st result_{};  // valid while mc_ is
   std::int64_t retry_at_ns_ = 0;  // CLOCK_MONOTONIC; 0 = no retry timeout running
+  std::int64_t first_failure_ns_ = 0;  // start of the current run of failures (max_failures > 1)
+  std::uint32_t failures_ = 0;         // failures in that run
   bool connected_ = false;        // the last command left an open connection
   bool cas_ = false;
   bool noreply_ = false;

@@ -119,6 +119,39 @@ TEST_F(CClient, RingAndOptions) {
   EXPECT_STRNE(client_last_error(c.p), "");
 }
 
+TEST_F(CClient, MaxFailuresOption) {
+  int64_t v = -1;
+  EXPECT_EQ(client_get_option(c.p, CLIENT_OPT_MAX_FAILURES, &v), CLIENT_OK);
+  EXPECT_EQ(v, 1);
+  EXPECT_EQ(client_set_option(c.p, CLIENT_OPT_MAX_FAILURES, 3), CLIENT_OK);
+  EXPECT_EQ(client_get_option(c.p, CLIENT_OPT_MAX_FAILURES, &v), CLIENT_OK);
+  EXPECT_EQ(v, 3);
+}
+
+TEST_F(CClient, SetNamespacePrefixesLaterKeysAndRefusesWhatCannotBeSent) {
+  ASSERT_EQ(set("k", "plain"), CLIENT_OK);
+  ASSERT_EQ(client_set_namespace(c.p, "ns:", 3), CLIENT_OK);
+  EXPECT_STREQ(client_namespace(c.p), "ns:");
+  std::string v;
+  EXPECT_EQ(get("k", v), CLIENT_NOT_FOUND);
+  ASSERT_EQ(set("k", "spaced"), CLIENT_OK);
+  const int home = client_pick(c.p, "k", 1);
+  ASSERT_GE(home, 0);
+  RawConnection raw(cluster.node(static_cast<std::size_t>(home)).port());
+  const auto on_wire = raw.get("ns:k");
+  ASSERT_TRUE(on_wire);
+  EXPECT_EQ(on_wire->data, "spaced");
+  EXPECT_EQ(client_set_namespace(c.p, "a b", 3), CLIENT_ESPEC);
+  EXPECT_NE(std::string(client_last_error(c.p)).find("namespace"), std::string::npos) << client_last_error(c.p);
+  EXPECT_STREQ(client_namespace(c.p), "ns:");  // unchanged
+  ASSERT_EQ(client_set_namespace(c.p, nullptr, 0), CLIENT_OK);
+  EXPECT_STREQ(client_namespace(c.p), "");
+  ASSERT_EQ(get("k", v), CLIENT_OK);
+  EXPECT_EQ(v, "plain");
+  EXPECT_EQ(client_set_namespace(nullptr, "x", 1), CLIENT_EINVAL);
+  EXPECT_EQ(client_set_namespace(c.p, nullptr, 1), CLIENT_EINVAL);
+}
+
 TEST_F(CClient, EveryCommand) {
   std::string v;
   uint32_t flags = 0;

@@ -189,6 +189,26 @@ TEST_F(ClientCommands, NoreplyCommandsThenSync) {
   ASSERT_EQ(client.get("nr1", item), Status::ok);
 }
 
+// Regression: sync() asked "version", which libmemcached 1.1.4 answers from its cache after the
+// first time on a handle, so a second sync() returned without waiting and another connection
+// could still miss the noreply writes.
+TEST_F(ClientCommands, EverySyncWaitsForTheServer) {
+  const std::string key = "sync-every-time";
+  const std::size_t node = node_of(key);
+  RawConnection raw(cluster.node(node).port());
+  const auto gets_before = std::stoull(raw.stat("cmd_get"));
+  for (int round = 0; round < 200; ++round) {
+    const std::string value = std::to_string(round);
+    ASSERT_EQ(client.set(key, value, 0, 0, Reply::noreply), Status::ok);
+    ASSERT_EQ(client.sync(), Status::ok);
+    const auto v = raw.get(key);  // another connection
+    ASSERT_TRUE(v) << "round " << round;
+    ASSERT_EQ(v->data, value) << "round " << round;
+  }
+  // One request of the client's per sync, plus the raw gets.
+  EXPECT_EQ(std::stoull(raw.stat("cmd_get")) - gets_before, 400u);
+}
+
 TEST_F(ClientCommands, ValuesOverOneMegabyteAreRefusedAsMemcachedDoes) {
   // memcached's default item size limit (-I 1m) includes the item header: 1 MB + 1 is refused
   // with "SERVER_ERROR object too large for cache".
@@ -365,6 +385,57 @@ TEST(ClientNamespace, RefusesANamespaceLibmemcachedCannotSend) {
   EXPECT_THROW(
       Client(samering::ring_from_json(cluster.spec("cmf", "{\"namespace\":\"" + std::string(128, 'n') + "\"}"))),
       samering::SpecError);
+}
+
+TEST(ClientNamespace, SetNamespaceChangesThePrefixOnOpenConnections) {
+  Cluster cluster;
+  Client client(samering::ring_from_json(cluster.spec("cmf", R"({"namespace":"a:"})")));
+  ASSERT_EQ(client.set("k", "1"), Status::ok);
+  const auto home = static_cast<std::size_t>(client.server_for("k"));
+  client.set_namespace("b:");
+  EXPECT_EQ(client.key_prefix(), "b:");
+  EXPECT_EQ(static_cast<std::size_t>(client.server_for("k")), home);  // not hashed: same node
+  ASSERT_EQ(client.set("k", "2"), Status::ok);
+  client.set_namespace("");
+  EXPECT_EQ(client.key_prefix(), "");
+  ASSERT_EQ(client.set("k", "3"), Status::ok);
+  RawConnection raw(cluster.node(home).port());
+  for (const auto& [key, value] : {std::pair{"a:k", "1"}, {"b:k", "2"}, {"k", "3"}}) {
+    const auto v = raw.get(key);
+    ASSERT_TRUE(v) << key;
+    EXPECT_EQ(v->data, value) << key;
+  }
+  // Refused: the client keeps its namespace and its ring.
+  EXPECT_THROW(client.set_namespace("x y"), samering::SpecError);
+  EXPECT_THROW(client.set_namespace(std::string(128, 'n')), samering::SpecError);
+  EXPECT_EQ(client.key_prefix(), "");
+  Item item;
+  ASSERT_EQ(client.get("k", item), Status::ok);
+  EXPECT_EQ(item.value, "3");
+}
+
+TEST(ClientNamespace, SetNamespaceReroutesAHashedNamespace) {
+  Cluster cluster(5);
+  Client hashed(samering::ring_from_json(
+      cluster.spec("cmf", R"({"namespace":"n1:","hash_namespace":true,"ketama_points":150})")));
+  Client bare(samering::ring_from_json(cluster.spec("cmf", R"({"hash_namespace":true,"ketama_points":150})")));
+  hashed.set_namespace("n2:");
+  int moved = 0;
+  for (int i = 0; i < 500; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    EXPECT_EQ(hashed.server_for(key), bare.server_for("n2:" + key)) << key;
+    moved += hashed.server_for(key) != bare.server_for("n1:" + key);
+  }
+  EXPECT_GT(moved, 100);  // the old namespace would have routed elsewhere
+  // The ring's spec says so too.
+  EXPECT_NE(hashed.ring().spec_json().find("\"n2:\""), std::string_view::npos) << hashed.ring().spec_json();
+}
+
+TEST(ClientNamespace, SetNamespaceNeedsAFlavorWithANamespace) {
+  Cluster cluster(2);
+  Client client(samering::ring_from_json(cluster.spec("gomemcache")));
+  EXPECT_THROW(client.set_namespace("ns:"), samering::SpecError);
+  EXPECT_EQ(client.key_prefix(), "");
 }
 
 TEST(ClientStatus, NamesEveryStatus) {

@@ -133,6 +133,38 @@ TEST(ClientFailure, RefusedConnectStartsTheRetryTimeoutWithoutWaiting) {
   EXPECT_EQ(client.set("bad key", "v"), Status::bad_key);
 }
 
+std::string refused_spec(std::uint16_t port) {
+  return R"({"flavor":"cmf","servers":[{"host":"127.0.0.1","port":)" + std::to_string(port) + "}]}";
+}
+
+TEST(ClientFailure, MaxFailuresWithinTheRetryTimeoutStartIt) {
+  ClientOptions options;
+  options.retry_timeout = 60'000ms;
+  options.max_failures = 3;
+  Client client(samering::ring_from_json(refused_spec(client_test::free_port())), options);
+  for (int i = 1; i <= 2; ++i) {
+    EXPECT_EQ(client.set("k", "v"), Status::server_down) << i;
+    EXPECT_EQ(client.last_error().find("not retried"), std::string_view::npos) << i << ": " << client.last_error();
+  }
+  EXPECT_EQ(client.set("k", "v"), Status::server_down);
+  EXPECT_NE(client.last_error().find("not retried for 60000 ms"), std::string_view::npos) << client.last_error();
+  EXPECT_EQ(client.set("k", "v"), Status::server_down);
+  EXPECT_NE(client.last_error().find("not retried for another"), std::string_view::npos) << client.last_error();
+}
+
+TEST(ClientFailure, MaxFailuresCountOnlyWithinTheRetryTimeout) {
+  ClientOptions options;
+  options.retry_timeout = 200ms;
+  options.max_failures = 2;
+  Client client(samering::ring_from_json(refused_spec(client_test::free_port())), options);
+  EXPECT_EQ(client.set("k", "v"), Status::server_down);
+  std::this_thread::sleep_for(300ms);  // the first failure is too old to count
+  EXPECT_EQ(client.set("k", "v"), Status::server_down);
+  EXPECT_EQ(client.last_error().find("not retried"), std::string_view::npos) << client.last_error();
+  EXPECT_EQ(client.set("k", "v"), Status::server_down);
+  EXPECT_NE(client.last_error().find("not retried for 200 ms"), std::string_view::npos) << client.last_error();
+}
+
 TEST(ClientFailure, SilentServerTimesOutWithinTheIoTimeout) {
   FakeServer fake(1, FakeServer::Mode::silent);
   ClientOptions options;

@@ -73,7 +73,9 @@ enum { CLIENT_SET = 0, CLIENT_ADD = 1, CLIENT_REPLACE = 2, CLIENT_APPEND = 3, CL
 enum {
   CLIENT_OPT_CONNECT_TIMEOUT_MS = 1, /* default 250 (Cache::Memcached::Fast's) */
   CLIENT_OPT_IO_TIMEOUT_MS = 2,      /* default 1000 (Cache::Memcached::Fast's) */
-  CLIENT_OPT_RETRY_TIMEOUT_MS = 3    /* default 2000: a failed server is left alone this long */
+  CLIENT_OPT_RETRY_TIMEOUT_MS = 3,   /* default 2000: a failed server is left alone this long */
+  CLIENT_OPT_MAX_FAILURES = 4        /* default 1: failures within the retry timeout that start it
+                                        (Cache::Memcached::Fast's max_failures); 0 is taken as 1 */
 };
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -110,6 +112,12 @@ const char *client_server(const client_t *c, int i);
 int client_pick(const client_t *c, const char *key, size_t key_len);
 /* The namespace sent before every key ("" if none), owned by the handle. */
 const char *client_namespace(const client_t *c);
+/* Replaces the namespace (len bytes; 0 removes it): the ring is rebuilt from its spec with the new
+ * options.namespace, so a ring that hashes the namespace (cmf with hash_namespace) routes by the
+ * new one; open connections stay open. CLIENT_OK, or CLIENT_ESPEC (printable ASCII without
+ * spaces, at most 127 bytes, and a flavor with a namespace option: cmf, cache-memcached) with the
+ * reason in client_last_error and the handle unchanged. Allocates. */
+int client_set_namespace(client_t *c, const char *ns, size_t len);
 
 /* ---- retrieval ----------------------------------------------------------------------------- */
 

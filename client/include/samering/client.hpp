@@ -78,6 +78,11 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{250};  // per connect(2); CMF's default
   std::chrono::milliseconds io_timeout{1000};      // per wait for the socket; CMF's default
   std::chrono::milliseconds retry_timeout{2000};   // a failed server is left alone this long
+  // How many failures (refused or failed connect, timeout) within retry_timeout start the retry
+  // timeout: 1 (the default) = the first one does; N > 1 = the Nth failure less than
+  // retry_timeout after the first of the run (Cache::Memcached::Fast's max_failures with
+  // failure_timeout). 0 is taken as 1.
+  std::uint32_t max_failures = 1;
 };
 
 struct Item {
@@ -149,6 +154,12 @@ class Client {
   void set_options(const ClientOptions& options);
   // The namespace sent before every key ("" when the ring has none).
   std::string_view key_prefix() const noexcept;
+  // Replaces the namespace: the ring is rebuilt from its spec with options.namespace = ns (removed
+  // when ns is empty), so a flavor that hashes the namespace (cmf with hash_namespace) routes by
+  // the new one, and every later key is sent after it. Open connections stay open. Throws
+  // SpecError when ns cannot be sent (the constructor's rules) or the flavor has no namespace
+  // option; the client is then unchanged. (Cache::Memcached::Fast's namespace($new).) Allocates.
+  void set_namespace(std::string_view ns);
   // The server index for key (>= 0), or Status::bad_key as a negative number. No I/O.
   std::int32_t server_for(std::string_view key) const noexcept;
   // The message of this client's last failure ("" if none): which key or server, and why.
