@@ -94,6 +94,12 @@ void require_integer_weights(const RingSpec& spec, const char* why) {
   }
 }
 
+void check_ring_size(std::uint64_t entries, const char* what) {
+  if (entries > kMaxRingEntries)
+    throw SpecError("servers", std::string("the weights ask for ") + std::to_string(entries) + " " + what +
+                                   "; at most " + std::to_string(kMaxRingEntries) + " are allowed");
+}
+
 void forbid_names(const RingSpec& spec) {
   for (std::size_t i = 0; i < spec.servers.size(); ++i)
     if (spec.servers[i].name)

@@ -56,6 +56,12 @@ class OptionReader {
   std::map<std::string, OptionValue> left_;
 };
 
+// The most ring points or table entries a spec may ask for (≈ 16 MB of image; 1,000 servers at 160
+// points take 160,000): a bound on what a
+// spec file can make a broker or a worker allocate. Throws SpecError naming the total.
+inline constexpr std::uint64_t kMaxRingEntries = 2'000'000;
+void check_ring_size(std::uint64_t entries, const char* what);
+
 // Flavor-level server checks shared by several flavors.
 void require_integer_weights(const RingSpec& spec, const char* why);
 void forbid_names(const RingSpec& spec);

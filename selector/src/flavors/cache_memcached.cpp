@@ -15,6 +15,9 @@ RingLayout build_cache_memcached(const RingSpec& spec) {
   forbid_names(spec);
   require_integer_weights(spec, "Cache::Memcached repeats a server int(weight) times");
 
+  std::uint64_t total_weight_entries = 0;
+  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
+  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
   layout.algorithm = image::kModulo;
   layout.key_hash = image::kCrc32Hi15;

@@ -45,6 +45,10 @@ RingLayout build_cmf(const RingSpec& spec) {
   const auto n = static_cast<std::uint32_t>(spec.servers.size());
   if (ketama_points > 0) {
     layout.algorithm = image::kContinuum;
+    std::uint64_t total = 0;
+    for (const auto& s : spec.servers)
+      total += static_cast<std::uint64_t>(static_cast<double>(ketama_points) * s.weight + 0.5);
+    check_ring_size(total, "ketama points");
     for (std::uint32_t i = 0; i < n; ++i) add_ketama_points(layout, spec.servers[i], ketama_points, i);
     // With one server CMF returns it without looking at the ring; with more and no point at all it
     // would read an empty array.

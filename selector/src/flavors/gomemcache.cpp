@@ -22,6 +22,9 @@ RingLayout build_gomemcache(const RingSpec& spec) {
                         "gomemcache has no weights: set options.repeat_by_weight to list a server weight times");
   }
 
+  std::uint64_t total_weight_entries = 0;
+  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
+  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
   layout.algorithm = image::kModulo;
   layout.key_hash = image::kCrc32;

@@ -17,6 +17,9 @@ RingLayout build_nginx(const RingSpec& spec) {
   forbid_names(spec);
   require_integer_weights(spec, "nginx weights are integers");
 
+  std::uint64_t total = 0;
+  for (const auto& s : spec.servers) total += static_cast<std::uint64_t>(s.weight) * 160;
+  check_ring_size(total, "ring points (160 per unit of weight)");
   RingLayout layout;
   layout.algorithm = image::kContinuum;
   layout.key_hash = image::kCrc32;

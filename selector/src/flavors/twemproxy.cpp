@@ -65,6 +65,9 @@ RingLayout build_twemproxy(const RingSpec& spec) {
                       "has the same ring name \"" + names[order[k]] + "\" as servers[" + std::to_string(order[k - 1]) +
                           "] (twemproxy refuses such a pool)");
 
+  std::uint64_t total_weight_entries = 0;
+  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
+  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
   layout.key_hash = hash;
   layout.min_key_length = 1;
