@@ -9,7 +9,7 @@ jobs=$(nproc)
 ./scripts/install-deps.sh
 log=$(mktemp)
 if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_PERL=ON &&
-       cmake --build build -j "$jobs" --target samering samering-c-pick samering_perl; } >"$log" 2>&1; then
+       cmake --build build -j "$jobs" --target samering samering-c-pick samering-client-read samering_perl; } >"$log" 2>&1; then
   tail -40 "$log"; echo "demo: build failed (full log: $log)" >&2; exit 1
 fi
 rm -f "$log"
@@ -57,3 +57,18 @@ while IFS= read -r key <&3 && IFS= read -r cmf <&4 && IFS= read -r cli <&5 && IF
 done 3<"$keys" 4<"$work/cmf" 5<"$work/cli" 6<"$work/c" 7<"$work/perl"
 echo "$agree of $total keys: every column names the same node"
 [ "$agree" -eq "$total" ]
+
+# Migration: a Perl prefork writer on Cache::Memcached::SameRing (the Cache::Memcached::Fast
+# drop-in) stores every key; a C++ reader on samering::Client reads each one back from its node.
+echo
+echo "Perl writer (Cache::Memcached::SameRing, 4 forked workers) -> C++ reader (samering::Client):"
+PERL5LIB="$perl_lib" perl demo/cms_writer.pl "$spec" "$keys"
+build/demo/samering-client-read "$spec" < "$keys" > "$work/read"
+found=0
+while IFS= read -r key <&3 && IFS=$'\t' read -r node value <&4 && IFS= read -r cli <&5; do
+  ok="MISSING"
+  if [ "$node" = "$cli" ] && [ "${value#perl worker }" != "$value" ]; then found=$((found + 1)); ok=""; fi
+  printf '  %-24s  read from %-16s  %-22s %s\n' "$key" "$node" "$value" "$ok"
+done 3<"$keys" 4<"$work/read" 5<"$work/cli"
+echo "$found of $total keys written by Perl were read by C++ from the node every runtime picks"
+[ "$found" -eq "$total" ]
