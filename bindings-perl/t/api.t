@@ -165,7 +165,7 @@ subtest 'keys are bytes; the UTF-8 flag means the UTF-8 encoding' => sub {
 
 subtest 'keys a flavor refuses' => sub {
     my $lm = eval { SameRing::Selector->new(flavor => 'libmemcached', servers => [ 'a:1', 'b:1', 'c:1' ]) };
-    plan skip_all => 'this core has no libmemcached flavor' unless $lm;
+    ok($lm, 'the core has the libmemcached flavor') or diag($@), return;
     ok(!defined $lm->pick(''), 'pick of a refused key (libmemcached: empty) is undef');
     ok(!defined $lm->pick_index(''), 'pick_index too');
     my @r = $lm->pick_multi('a', '', 'b');
@@ -177,7 +177,7 @@ subtest 'keys a flavor refuses' => sub {
 subtest 'server names (twemproxy)' => sub {
     my $tw = eval { SameRing::Selector->new(flavor => 'twemproxy',
         servers => [ map { { address => "10.0.0.$_:11211", name => "node$_" } } 1 .. 4 ]) };
-    plan skip_all => 'this core has no twemproxy flavor' unless $tw;
+    ok($tw, 'the core has the twemproxy flavor') or diag($@), return;
     my $json = SameRing::Selector->new(json => '{"flavor":"twemproxy","servers":['
         . join(',', map { qq({"host":"10.0.0.$_","port":11211,"name":"node$_"}) } 1 .. 4) . ']}');
     is_deeply(picks($tw), picks($json), 'name => ... reaches the spec');

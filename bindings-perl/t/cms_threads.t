@@ -9,7 +9,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use SameRingTest::Memcached;
 BEGIN {
-    plan skip_all => 'this perl has no ithreads' unless $Config{useithreads};
+    plan skip_all => 'this perl was built without ithreads (a property of the interpreter, not a missing peer)' unless $Config{useithreads};
     SameRingTest::Memcached->need('threads', 'Cache::Memcached::SameRing');
 }
 
