@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs dependencies, builds, runs every test,
 # regenerates the parity vectors from the live peers and compares them with the committed ones,
-# then builds again with ASan+UBSan and runs the tests there too.
+# then builds again with ASan+UBSan and runs the tests there too, runs the broker and client
+# integration tests under ThreadSanitizer, and gives each libFuzzer target (tests/fuzz/) a short
+# bounded run with ASan+UBSan (SAMERING_FUZZ_SECONDS, default 45 s per target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -23,4 +25,17 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMERING_SANITIZE=a
 cmake --build build-asan -j "$jobs"
 echo "== tests (ASan+UBSan) =="
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$jobs")
+
+echo "== build (TSan: broker and client) =="
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMERING_SANITIZE=thread \
+  -DSAMERING_BUILD_BENCH=OFF -DSAMERING_BUILD_PERL=OFF >/dev/null
+tsan_targets=$(sed -n 's/^samering_\(broker\|client\)_test(\([a-z_]*\).*/\2/p' tests/broker/CMakeLists.txt tests/client/CMakeLists.txt)
+# shellcheck disable=SC2086
+cmake --build build-tsan -j "$jobs" --target samering-broker $tsan_targets
+echo "== tests (TSan: broker and client) =="
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ctest -L 'broker|client' --output-on-failure -j "$jobs")
+
+echo "== fuzz: every target for ${SAMERING_FUZZ_SECONDS:-45} s (ASan+UBSan) =="
+tools/fuzz.sh --seconds "${SAMERING_FUZZ_SECONDS:-45}"
 echo "test.sh: all tests passed"
