@@ -337,6 +337,19 @@ TEST(SpecBuild, CmfKetamaRefusesRingWithoutPoints) {
       R"({"flavor": "cmf", "options": {"ketama_points": 1}, "servers": [{"host": "a", "weight": 0.1}]})")));
 }
 
+TEST(SpecBuild, CmfKetamaRefusesAWeightWhosePointCountOverflows) {
+  // Found by the convert fuzzer: 150 x 8.9e50 points used to be converted to an integer before
+  // any bound was checked (undefined behaviour: the ASan+UBSan run of this test aborted there).
+  // Now the server is named before anything is converted or built.
+  const auto c = build_error(
+      R"({"flavor": "cmf", "options": {"ketama_points": 150}, "servers": [{"host": "a"}, )"
+      R"({"host": "b", "weight": 888888888888888888888888888888888888888888888888881.5}]})");
+  EXPECT_FIELD_ERROR(c, "servers[1].weight");
+  // A large count within the bounds (1,000 x 1,000 = 1,000,000 points) is still built.
+  EXPECT_NO_THROW(build_ring(parse_spec(
+      R"({"flavor": "cmf", "options": {"ketama_points": 1000}, "servers": [{"host": "a", "weight": 1000}]})")));
+}
+
 TEST(SpecBuild, BuildRingRefusesEmptyServerList) {
   RingSpec spec;
   spec.flavor = "cmf";

@@ -11,13 +11,17 @@ namespace {
 
 constexpr std::int64_t kMaxPoints = 10'000'000;
 
-void add_ketama_points(RingLayout& layout, const ServerSpec& s, std::int64_t ketama_points, std::uint32_t index) {
-  // CMF: `count = state->ketama_points * weight + 0.5;` int * double, truncated to int.
+// CMF: `count = state->ketama_points * weight + 0.5;` int * double, truncated to int. Checked
+// before the conversion: a weight like 1e50 must be an error, not an undefined cast.
+std::uint32_t ketama_point_count(const ServerSpec& s, std::int64_t ketama_points, std::uint32_t index) {
   const double wanted = static_cast<double>(ketama_points) * s.weight + 0.5;
-  if (wanted > static_cast<double>(kMaxPoints))
+  if (!(wanted <= static_cast<double>(kMaxPoints)))
     throw SpecError("servers[" + std::to_string(index) + "].weight", "ketama_points x weight gives more than " +
                                                                          std::to_string(kMaxPoints) + " points");
-  const auto count = static_cast<std::uint32_t>(static_cast<int>(wanted));
+  return static_cast<std::uint32_t>(static_cast<int>(wanted));
+}
+
+void add_ketama_points(RingLayout& layout, const ServerSpec& s, std::uint32_t count, std::uint32_t index) {
   // CMF inserts a point equal to existing ones after them; write_image's stable sort of this
   // insertion order gives the same array, so the server added first wins a tie.
   add_crc32_chain(layout, s, count, index);
@@ -45,11 +49,11 @@ RingLayout build_cmf(const RingSpec& spec) {
   const auto n = static_cast<std::uint32_t>(spec.servers.size());
   if (ketama_points > 0) {
     layout.algorithm = image::kContinuum;
+    std::vector<std::uint32_t> counts(n);
     std::uint64_t total = 0;
-    for (const auto& s : spec.servers)
-      total += static_cast<std::uint64_t>(static_cast<double>(ketama_points) * s.weight + 0.5);
+    for (std::uint32_t i = 0; i < n; ++i) total += counts[i] = ketama_point_count(spec.servers[i], ketama_points, i);
     check_ring_size(total, "ketama points");
-    for (std::uint32_t i = 0; i < n; ++i) add_ketama_points(layout, spec.servers[i], ketama_points, i);
+    for (std::uint32_t i = 0; i < n; ++i) add_ketama_points(layout, spec.servers[i], counts[i], i);
     // With one server CMF returns it without looking at the ring; with more and no point at all it
     // would read an empty array.
     if (n > 1 && layout.points.empty())
