@@ -5,6 +5,9 @@
 #
 #   bench/broker/run.sh                # build (Release) if needed, then everything (~10 minutes)
 #   bench/broker/run.sh --quick        # fewer round trips, 1–100 clients only (~40 s)
+#   bench/broker/run.sh --soak [SECS]  # memory soak (default 600 s, broker_soak): writes
+#                                      # bench/results/soak.md; exit 1 when the broker's RSS grows
+#                                      # more than SOAK_MAX_GROWTH_KIB (4096) after the warm-up
 #
 # Floors: broker_raw_server (a minimal epoll ping-pong server on the same AF_UNIX stream socket,
 # answering each frame with a canned reply of the same size), driven by the same load tool and
@@ -20,26 +23,58 @@ scpu="${SERVER_CPU:-0}"
 ocpu="${OTHER_CPU:-1}"
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
+soak=0
+if [[ "${1:-}" == "--soak" ]]; then soak=1; soak_s="${2:-600}"; fi
 rtt_n=50000; reps="${REPS:-3}"; client_counts=(1 10 100 1000)
 client_reps="${CLIENT_REPS:-2}"
 if [[ $quick == 1 ]]; then rtt_n=10000; reps=1; client_reps=1; client_counts=(1 10 100); fi
 
-for tool in gnuplot python3 strace taskset; do
+tools=(gnuplot python3 strace taskset); [[ $soak == 1 ]] && tools=(python3 taskset)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "run.sh: needs $tool (scripts/install-deps.sh)" >&2; exit 1; }
 done
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" -j "$(nproc)" --target samering-broker broker_load broker_raw_server broker_json_server >/dev/null
 bin="$build/bench/broker"
 broker="$build/broker/samering-broker"
-[[ -x "$bin/broker_load" ]] || { echo "run.sh: $bin/broker_load missing: is bench/broker added in bench/CMakeLists.txt?" >&2; exit 1; }
-
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+if [[ $soak == 1 ]]; then
+  # The broker on SERVER_CPU, the load on OTHER_CPU; the spec is rewritten by broker_soak.
+  cmake --build "$build" -j "$(nproc)" --target samering-broker broker_soak >/dev/null
+  echo '{"flavor": "cmf", "servers": [{"host": "10.0.0.1", "port": 11211}]}' >"$work/spec.json"
+  {
+    echo "Machine: $(nproc) vCPUs, Linux $(uname -r), $(date -u +%Y-%m-%d). Placement: samering-broker on vCPU $scpu"
+    echo "(\`taskset -c $scpu\`), broker_soak and its workers on vCPU $ocpu (\`taskset -c $ocpu\`)."
+    echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg). Busiest other processes at the start:"
+    echo
+    echo '```'
+    ps -eo pid,ni,pcpu,rss,args --sort=-pcpu | head -4 | cut -c1-150
+    echo '```'
+  } >"$work/notes.md"
+  taskset -c "$scpu" "$broker" --socket "$work/broker.sock" --ring main="$work/spec.json" --shm-dir "$work/shm" \
+    --shm-grace 1 --quiet --idle-timeout 0 --max-connections 8192 2>"$work/broker.log" & pids+=($!)
+  for _ in $(seq 200); do [[ -S "$work/broker.sock" ]] && break; sleep 0.02; done
+  cmd=(taskset -c "$ocpu" "$bin/broker_soak" --socket "$work/broker.sock" --spec "$work/spec.json"
+       --broker-pid "${pids[0]}" --seconds "$soak_s" --max-growth-kib "${SOAK_MAX_GROWTH_KIB:-4096}")
+  echo "== memory soak, $soak_s s: ${cmd[*]}" >&2
+  rc=0
+  "${cmd[@]}" >"$work/soak.jsonl" || rc=$?
+  results="$repo/bench/results"
+  mkdir -p "$results"
+  python3 "$here/soak_report.py" "$work/soak.jsonl" "$results/soak.md" \
+    "bench/broker/run.sh --soak $soak_s   # runs: ${cmd[*]//$work/\$WORK}" "$work/notes.md"
+  echo "run.sh: wrote $results/soak.md (broker_soak exit $rc)" >&2
+  exit "$rc"
+fi
+
+cmake --build "$build" -j "$(nproc)" --target samering-broker broker_load broker_raw_server broker_json_server >/dev/null
+[[ -x "$bin/broker_load" ]] || { echo "run.sh: $bin/broker_load missing: is bench/broker added in bench/CMakeLists.txt?" >&2; exit 1; }
 
 # A 10-server CMF ketama ring (crc32 key hash, 160 points per server).
 python3 - "$work/spec.json" <<'PY'
