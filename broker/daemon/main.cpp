@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
   if (!config.shm_dir.empty()) config.shm_dir = std::filesystem::absolute(config.shm_dir).lexically_normal().string();
 
   std::signal(SIGPIPE, SIG_IGN);
+  // Until Server installs its handler, a SIGHUP (a config manager reloading everything) must not
+  // kill the broker by default action: the rings are being read from the current files anyway.
+  std::signal(SIGHUP, SIG_IGN);
   raise_nofile(config);
   try {
     // One io_context on one thread (nothing else touches it): no locking inside Asio's scheduler
