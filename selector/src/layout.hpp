@@ -59,7 +59,13 @@ class OptionReader {
 // The most ring points or table entries a spec may ask for (≈ 16 MB of image; 1,000 servers at 160
 // points take 160,000): a bound on what a
 // spec file can make a broker or a worker allocate. Throws SpecError naming the total.
-inline constexpr std::uint64_t kMaxRingEntries = 2'000'000;
+// The fuzz build (SAMERING_FUZZ) lowers it so that the fuzzer spends its time on parsing and
+// building logic rather than on legal multi-million-point rings (10 s each under its
+// instrumentation); the bound itself is exercised either way.
+#ifndef SAMERING_MAX_RING_ENTRIES
+#define SAMERING_MAX_RING_ENTRIES 2'000'000
+#endif
+inline constexpr std::uint64_t kMaxRingEntries = SAMERING_MAX_RING_ENTRIES;
 void check_ring_size(std::uint64_t entries, const char* what);
 
 // Flavor-level server checks shared by several flavors.
