@@ -12,7 +12,7 @@ use XSLoader;
 
 XSLoader::load('SameRing::Selector', $VERSION);
 
-# pick, pick_index, pick_multi, servers and flavor are XSUBs (Selector.xs): a Perl wrapper sub
+# pick, pick_index, pick_multi, servers, flavor, generation and source are XSUBs (Selector.xs): a Perl wrapper sub
 # would cost about as much again as the pick itself.
 
 # The types the core expects for the options of the flavors it knows (docs/spec-format.md).
@@ -23,6 +23,8 @@ my %BOOL_OPTION   = map { $_ => 1 } qw(hash_namespace repeat_by_weight servers_f
 my %STRING_OPTION = map { $_ => 1 } qw(namespace distribution hash hash_tag);
 my %INT_OPTION    = map { $_ => 1 } qw(ketama_points);
 my %SERVER_KEY    = map { $_ => 1 } qw(address weight noreply name);
+# The arguments that make a broker- or shm-backed selector instead of a local one.
+my @REMOTE_ARG    = qw(broker shm_dir ring timeout shm);
 
 sub new {
     my $class = shift;
@@ -34,9 +36,11 @@ sub new {
     } else {
         Carp::croak('SameRing::Selector->new: arguments must be name => value pairs');
     }
+    return _new_remote($class, \%args) if grep { exists $args{$_} } @REMOTE_ARG;
     my @sources = grep { exists $args{$_} } qw(spec json servers);
     Carp::croak('SameRing::Selector->new: give one of spec => FILE, json => TEXT, '
-                . 'or flavor => NAME, servers => [...]') if @sources != 1;
+                . 'or flavor => NAME, servers => [...]; or broker => SOCKET, ring => NAME; '
+                . 'or shm_dir => DIR, ring => NAME') if @sources != 1;
     my $source = $sources[0];
     if ($source ne 'servers') {
         my @other = grep { $_ ne $source } sort keys %args;
@@ -47,6 +51,54 @@ sub new {
     my ($self, $error) = $source eq 'spec' ? _new_from_file($class, $args{spec})
                        : $source eq 'json' ? _new_from_json($class, $args{json})
                        :                     _new_from_json($class, _spec_json(\%args));
+    Carp::croak($error) unless $self;
+    return $self;
+}
+
+# ---- a ring served by samering-broker: over its socket, or mapped from its --shm-dir ----
+
+# The timeout of each broker request when none is given, in ms (samering::BrokerOptions' default).
+my $DEFAULT_TIMEOUT_MS = 2000;
+
+sub _new_remote {
+    my ($class, $args) = @_;
+    my @where = grep { exists $args->{$_} } qw(broker shm_dir);
+    if (@where != 1) {
+        Carp::croak('SameRing::Selector->new: give broker => SOCKET or shm_dir => DIR, not both') if @where;
+        my @given = grep { exists $args->{$_} } @REMOTE_ARG;
+        Carp::croak('SameRing::Selector->new: ' . join(', ', @given) . (@given == 1 ? ' needs' : ' need')
+                    . ' broker => SOCKET (with ring => NAME, [timeout => MS], [shm => 1]) '
+                    . 'or shm_dir => DIR (with ring => NAME)');
+    }
+    my $where = $where[0];
+    my %takes = $where eq 'broker' ? (broker => 1, ring => 1, timeout => 1, shm => 1)
+                                   : (shm_dir => 1, ring => 1);
+    my @other = grep { !$takes{$_} } sort keys %$args;
+    Carp::croak("SameRing::Selector->new: $where => ... takes "
+                . ($where eq 'broker' ? 'ring, timeout and shm' : 'ring')
+                . " only (got @other); the ring's spec is the broker's") if @other;
+    Carp::croak("SameRing::Selector->new: $where => ... needs ring => NAME") unless exists $args->{ring};
+    for my $name ($where, 'ring') {
+        my $value = $args->{$name};
+        Carp::croak("SameRing::Selector->new: $name must be a non-empty string")
+            unless defined $value && !ref $value && length $value;
+        Carp::croak("SameRing::Selector->new: $name must not contain a NUL byte") if $value =~ /\0/;
+    }
+    if ($where eq 'shm_dir') {
+        my ($self, $error) = _new_from_shm($class, "$args->{shm_dir}", "$args->{ring}");
+        Carp::croak($error) unless $self;
+        return $self;
+    }
+    my $timeout = $args->{timeout};
+    if (defined $timeout) {
+        Carp::croak("SameRing::Selector->new: timeout must be a whole number of milliseconds "
+                    . '>= 0 (0: wait as long as it takes)')
+            unless !ref $timeout && $timeout =~ /\A[0-9]+\z/ && $timeout <= 2**31 - 1;
+    } else {
+        $timeout = $DEFAULT_TIMEOUT_MS;
+    }
+    my ($self, $error) = _new_from_broker($class, "$args->{broker}", "$args->{ring}", 0 + $timeout,
+                                          $args->{shm} ? 1 : 0);
     Carp::croak($error) unless $self;
     return $self;
 }
@@ -188,11 +240,18 @@ SameRing::Selector - pick the same memcached server for a key as Cache::Memcache
   my $ring2 = SameRing::Selector->new(spec => '/etc/samering/ring.json');
   my $ring3 = SameRing::Selector->new(json => '{"flavor":"gomemcache","servers":[{"host":"a"},{"host":"b"}]}');
 
+  # or the ring a samering-broker serves: over its socket, or mapped from its shared memory
+  my $remote = SameRing::Selector->new(broker => '/run/samering.sock', ring => 'main');
+  my $mapped = SameRing::Selector->new(broker => '/run/samering.sock', ring => 'main', shm => 1);
+  my $mapped2 = SameRing::Selector->new(shm_dir => '/dev/shm/samering', ring => 'main');
+
   my $where = $ring->pick('user:42');          # "10.0.0.2:11211"
   my $index = $ring->pick_index('user:42');    # 1
   my @where = $ring->pick_multi(@keys);        # one call for many keys
   my @all   = $ring->servers;                  # ("10.0.0.1:11211", ...), in spec order
   my $name  = $ring->flavor;                   # "cmf"
+  my $gen   = $remote->generation;             # the broker's generation of the ring (0: local)
+  my $from  = $remote->source;                 # "local", "broker" or "shm"
 
 =head1 DESCRIPTION
 
@@ -204,6 +263,11 @@ or follow a Cache::Memcached::Fast deployment without opening connections.
 It is a thin XS layer over the samering C API (C<samering/selector.h>), which is linked into the
 module statically. A selector is immutable once built: C<pick> allocates no string buffer, takes
 no lock and is a single XS call (about the cost of calling an empty XS function).
+
+A selector answers from one of three sources, with the same methods (see L</SOURCES>): a ring
+built in the process from a spec (C<local>), a running C<samering-broker> asked over its Unix
+socket (C<broker>), or the ring image that broker publishes in shared memory (C<shm>). The last
+two follow the broker's reloads.
 
 The flavors are those of the samering core the module was built with (an unknown flavor
 croaks with the list); at the time of writing:
@@ -277,6 +341,35 @@ flag is true or false the Perl way. Options that only matter to a client (C<conn
 C<io_timeout>, ...) are unknown here and croak, since they do not change where keys go.
 A single hash reference may be passed instead of the list.
 
+=head2 new (broker and shared memory)
+
+  SameRing::Selector->new(broker => $socket_path, ring => $name [, timeout => $ms])
+  SameRing::Selector->new(broker => $socket_path, ring => $name, shm => 1 [, timeout => $ms])
+  SameRing::Selector->new(shm_dir => $dir, ring => $name)
+
+A selector for the ring C<$name> of a running C<samering-broker> (docs/protocol.md in the samering
+tree); the spec is the broker's, so no spec, server list or option is given here.
+
+With C<broker> alone every C<pick> is one round trip over the Unix socket C<$socket_path> and
+every C<pick_multi> one per batch (C<selector_new_from_broker>). The constructor connects and
+checks that the ring exists. C<timeout> bounds the connect and each request, in milliseconds
+(default 2000; C<0> waits as long as it takes).
+
+With C<shm =E<gt> 1> the broker is asked once where it publishes its shared memory (its
+C<--shm-dir>), and the selector maps the ring image from there (C<selector_new_from_broker_shm>);
+no connection is kept. C<shm_dir> names that directory directly (C<selector_new_from_shm>). A
+shm selector picks at the speed of a local one, and checks the published generation (one memory
+load) on each pick to follow reloads.
+
+Every other argument croaks, as do contradictory ones (C<broker> with C<servers>, C<spec> or
+C<shm_dir>; C<shm> or C<timeout> without C<broker>; no C<ring>). A failure croaks with the core's
+message, e.g.
+
+  samering broker /run/samering.sock: connect: No such file or directory
+  samering broker /run/samering.sock: no_such_ring: no ring named "main"
+  the broker at /run/samering.sock publishes no shared memory (start it with --shm-dir)
+  /dev/shm/samering/main.ctl: No such file or directory
+
 =head2 pick
 
   my $server = $ring->pick($key);
@@ -292,6 +385,10 @@ allocates nothing): assigning it copies it as usual (C<my $s = $ring-E<gt>pick($
 modifying it in place through an alias, as in C<$_ .= "x" for $ring-E<gt>pick($k)>, croaks
 with "Modification of a read-only value".
 
+On a broker or shm selector the string is that of the generation of the ring that answered:
+after a reload a key that moved returns its new server. Strings returned before the reload keep
+their value. A broker selector croaks when the broker cannot answer (see L</ERRORS>).
+
 =head2 pick_index
 
   my $i = $ring->pick_index($key);
@@ -306,6 +403,9 @@ C<pick> for each key in one XS call: one C<"host:port"> (or C<undef>) per key, i
 same read-only strings C<pick> returns. For many keys this costs well under a separate C<pick>
 per key.
 
+On a broker selector this is one round trip per batch (PICK_MANY), the way to pick many keys; a
+key longer than 65,535 bytes cannot be sent in a batch and croaks (memcached keys are at most 250).
+
 =head2 servers
 
   my @servers = $ring->servers;
@@ -313,9 +413,68 @@ per key.
 
 The C<"host:port"> of every server, in spec order (a pick index refers to this list).
 
+On a broker or shm selector: the servers of the newest generation the selector has seen.
+
 =head2 flavor
 
 The flavor's name, e.g. C<"cmf">.
+
+=head2 generation
+
+  my $gen = $ring->generation;
+
+The generation of the ring the selector last saw: C<0> for a local selector. A broker numbers each
+ring's generations from 1 and adds one with every reload that changed the ring. A broker selector
+learns a new generation from the reply to a pick; a shm selector reads the published one, so
+C<generation> itself may move it on.
+
+=head2 source
+
+C<"local">, C<"broker"> or C<"shm">: where the selector's answers come from.
+
+=head1 SOURCES
+
+=over 4
+
+=item local (C<spec>, C<json>, C<servers>)
+
+The ring is built in the process. Nothing changes it; C<generation> is 0.
+
+=item broker (C<broker>)
+
+Asks C<samering-broker> over its socket: a round trip per C<pick> (a few to tens of
+microseconds), one per batch for C<pick_multi>, which is the way to pick many keys. Each reply
+carries the ring's generation; when it is new, the selector fetches the new server list once. A
+connection that breaks (the broker restarted) is reopened by the next call. For runtimes and
+deployments where a local ring is not wanted (the broker owns the spec and its reloads).
+
+=item shm (C<shm_dir>, or C<broker> with C<shm =E<gt> 1>)
+
+Maps the immutable ring image the broker publishes (C<DIR/RING.ctl> and C<DIR/RING.GEN.img>)
+read-only and picks locally, as fast as a local selector; it follows reloads through the control
+file. It keeps answering from its mapping when the broker is gone, and does not need the broker's
+socket once made. For prefork servers that must follow live reloads.
+
+=back
+
+=head1 ERRORS
+
+The constructor croaks with the core's message (the caller's file and line are appended).
+
+A key the flavor refuses is not an error: C<pick> and C<pick_index> return C<undef> and
+C<pick_multi> has C<undef> in its place, for every source.
+
+A broker selector croaks from C<pick>, C<pick_index> and C<pick_multi> when the broker cannot
+answer: it is not running or the connection broke (and could not be reopened), it did not answer
+within C<timeout>, it answered with an error, or its reply was malformed. The message is
+C<"SameRing::Selector: "> followed by the core's (C<selector_last_error>), e.g.
+
+  SameRing::Selector: samering broker /run/samering.sock: connect: Connection refused at app.pl line 12.
+
+The selector stays usable: the next call connects again, so C<eval> around a pick and a retry
+later (or a fallback to a local selector) is all a caller needs. A shm selector does not croak
+from a pick: if a newly published image is missing or corrupt it keeps answering from the one it
+has.
 
 =head1 KEYS ARE BYTES
 
@@ -333,14 +492,26 @@ is one byte, the upgraded C<"\xE9"> two). Encode keys to bytes yourself
 
 =head1 FORK AND THREADS
 
-A selector holds no descriptor and the module starts no thread: build it once in a parent and use
-it in every forked child (prefork servers). Selectors may also be used from several ithreads; a
-cloned interpreter shares the immutable ring and frees it with the last user.
+The module starts no thread and installs no signal handler.
+
+A local selector holds no descriptor: build it once in a parent and use it in every forked child
+(prefork servers). A shm selector holds read-only mappings, which stay valid in children; it keeps
+no descriptor open. A broker selector holds a connection, and remembers the process that opened
+it: in a forked child the first call closes the inherited descriptor (without sending anything on
+it, so the parent's connection is untouched) and opens the child's own. So a broker or shm
+selector made before C<fork()> works unchanged in every child, and children never read each
+other's replies.
+
+Local selectors may be used from several ithreads; a cloned interpreter shares the immutable ring
+and frees it with the last user. A broker or shm selector owns a connection or a mapping that
+follows reloads, which one thread at a time may use: a thread that uses the clone it got of one
+croaks ("this broker selector belongs to the thread that made it"); make one per thread.
 
 =head1 SEE ALSO
 
 The samering project: the spec format (F<docs/spec-format.md>), the C API
-(F<samering/selector.h>), the parity vectors its tests check against.
+(F<samering/selector.h>), the broker's protocol and files (F<docs/protocol.md>), the parity vectors
+its tests check against.
 L<Cache::Memcached::Fast>, L<Cache::Memcached>.
 
 =head1 LICENSE

@@ -13,10 +13,24 @@
  *     n..2n-1 are shared strings (a shared hash key), for pick_multi: a list assignment makes a
  *     new scalar per element, which then shares the string instead of allocating a buffer
  *     (measured in bench/perl: each form is the faster one for its method). The AV belongs to the
- *     interpreter; an ithreads clone gets its own copy through mg_dup.
+ *     interpreter; an ithreads clone gets its own copy through mg_dup;
+ *   - mg_private: 0 for a local selector, which is all the hot path looks at (one branch); SR_REMOTE
+ *     for a broker or shm selector, whose server list changes with the ring's generation.
+ *
+ * Broker and shm selectors (selector_new_from_broker, _broker_shm, _shm): the strings in mg_obj are
+ * those of generation h->gen. A pick asks selector_pick_gen which generation answered; when that is
+ * not the cached one, the list is rebuilt from the C handle (which describes the newest generation
+ * it has seen) and the pick is asked again if the two still differ, so an index is only ever mapped
+ * through the list of the generation that produced it. A replaced list is not freed: its scalars may
+ * still sit, unreferenced, on the Perl stack (`for ($r->pick_multi(@k)) { $r->pick(...) }`), so it
+ * is kept, with every earlier one, in a second ext magic (sr_retired_vtbl) until the object goes
+ * away. That is one server list per generation seen, as the C handle itself keeps.
+ * These handles own a connection or a mapping that follows reloads, so the C API allows one thread
+ * at a time: an ithreads clone of one is marked SR_FOREIGN and croaks when used.
  *
  * No function here starts a thread, opens a descriptor or keeps per-process state: a selector made
- * before fork() works unchanged in every child.
+ * before fork() works in every child (a broker selector's C handle drops the inherited connection
+ * and opens its own there).
  */
 #define PERL_NO_GET_CONTEXT
 #include "EXTERN.h"
@@ -28,11 +42,28 @@
 typedef struct {
     selector_t *sel;
     IV refcnt;          /* interpreters holding this handle (ithreads); guarded by OP_REFCNT_LOCK */
+    int source;         /* SELECTOR_SOURCE_LOCAL, _BROKER or _SHM */
+    uint64_t gen;       /* broker/shm: the generation whose servers mg_obj holds */
 } sr_handle;
+
+/* mg_private of our magic */
+#define SR_REMOTE  0x1  /* a broker or shm selector: picks take the slow path */
+#define SR_FOREIGN 0x2  /* ... seen from an ithreads clone of the interpreter that made it */
+
+/* Tries to get one consistent (generation, server list) pair out of a broker/shm handle. */
+#define SR_ATTEMPTS 4
+
+/* The broker/shm paths stay out of line, away from the local hot path. */
+#if defined(__GNUC__)
+#  define SR_COLD __attribute__((noinline, cold))
+#else
+#  define SR_COLD
+#endif
 
 /* What the typemap gives an XSUB for a SameRing::Selector argument: the object's magic. */
 typedef MAGIC *SameRing__Selector;
-#define SR_SEL(mg) (((sr_handle *) (mg)->mg_ptr)->sel)
+#define SR_HANDLE(mg) ((sr_handle *) (mg)->mg_ptr)
+#define SR_SEL(mg) (SR_HANDLE(mg)->sel)
 #define SR_SERVERS(mg) ((AV *) (mg)->mg_obj)
 #define SR_COUNT(mg) ((AvFILLp(SR_SERVERS(mg)) + 1) / 2)
 
@@ -50,6 +81,10 @@ static MGVTBL sr_vtbl = {
     sr_mg_dup,
     NULL                    /* local */
 };
+
+/* The server lists a broker/shm selector replaced (mg_obj: an AV of AVs), kept alive with the
+ * object; no hooks (mg_obj is reference counted, and cloned with the interpreter). */
+static MGVTBL sr_retired_vtbl = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 static int
 sr_mg_free(pTHX_ SV *sv, MAGIC *mg)
@@ -81,6 +116,9 @@ sr_mg_dup(pTHX_ MAGIC *mg, CLONE_PARAMS *param)
         ++h->refcnt;
         OP_REFCNT_UNLOCK;
     }
+    /* mg is the clone's copy: a broker/shm handle stays with the thread that made it */
+    if (mg->mg_private & SR_REMOTE)
+        mg->mg_private |= SR_FOREIGN;
     return 0;
 }
 #endif
@@ -92,7 +130,7 @@ sr_magic(pTHX_ SV *self)
 {
     MAGIC *mg;
     if (SvROK(self) && SvTYPE(SvRV(self)) >= SVt_PVMG) {
-        mg = SvMAGIC(SvRV(self));   /* ours is the first (and only) magic of the handle scalar */
+        mg = SvMAGIC(SvRV(self));   /* ours is the first magic of the handle scalar */
         if (mg && mg->mg_virtual == &sr_vtbl && mg->mg_ptr)
             return mg;
         mg = mg_findext(SvRV(self), PERL_MAGIC_ext, &sr_vtbl);
@@ -103,7 +141,199 @@ sr_magic(pTHX_ SV *self)
     return NULL; /* not reached */
 }
 
-/* Wrap a new selector in a blessed object: ($obj) on success. */
+/* An AV of the 2n read-only server strings described above, or NULL when the handle has no server
+ * i < n (a broker/shm handle whose list moved on between the calls). */
+static AV *
+sr_server_av(pTHX_ const selector_t *sel, int n)
+{
+    AV *servers = newAV();
+    int i;
+    av_extend(servers, 2 * n - 1);
+    for (i = 0; i < 2 * n; ++i) {
+        const char *addr = selector_server(sel, i % n);
+        SV *sv;
+        if (!addr) {
+            SvREFCNT_dec((SV *) servers);
+            return NULL;
+        }
+        sv = i < n ? newSVpvn(addr, strlen(addr)) : newSVpvn_share(addr, (I32) strlen(addr), 0);
+        SvREADONLY_on(sv);
+        av_push(servers, sv);
+    }
+    return servers;
+}
+
+/* The server list of the generation the handle describes now, and that generation; NULL when it
+ * moved during every attempt (a shm handle follows the published generation on each call). */
+static AV *
+sr_current_list(pTHX_ const selector_t *sel, uint64_t *gen)
+{
+    int attempt;
+    if (selector_source(sel) == SELECTOR_SOURCE_LOCAL) {
+        *gen = 0;
+        return sr_server_av(aTHX_ sel, selector_server_count(sel));
+    }
+    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
+        uint64_t before = selector_generation(sel);
+        int n = selector_server_count(sel);
+        AV *servers = n > 0 ? sr_server_av(aTHX_ sel, n) : NULL;
+        if (servers && selector_generation(sel) == before) {
+            *gen = before;
+            return servers;
+        }
+        if (servers)
+            SvREFCNT_dec((SV *) servers);
+    }
+    return NULL;
+}
+
+/* A broker/shm handle may only be used by the interpreter (thread) that made it. */
+static SR_COLD void
+sr_check_owner(pTHX_ MAGIC *mg)
+{
+    if (mg->mg_private & SR_FOREIGN)
+        croak("SameRing::Selector: this %s selector belongs to the thread that made it "
+              "(it owns a connection or a mapping); make one per thread",
+              SR_HANDLE(mg)->source == SELECTOR_SOURCE_SHM ? "shm" : "broker");
+}
+
+/* Croaks with the handle's message for a failed broker/shm call. */
+static SR_COLD void
+sr_croak_remote(pTHX_ const selector_t *sel, int rc)
+{
+    const char *msg = selector_last_error(sel);
+    croak("SameRing::Selector: %s", msg && msg[0] ? msg : selector_strerror(rc));
+}
+
+/* Brings mg_obj to the generation the handle describes now; false if it kept moving. */
+static SR_COLD int
+sr_sync(pTHX_ MAGIC *mg)
+{
+    sr_handle *h = SR_HANDLE(mg);
+    uint64_t gen;
+    AV *servers;
+    MAGIC *retired;
+    if (selector_generation(h->sel) == h->gen)
+        return 1;
+    servers = sr_current_list(aTHX_ h->sel, &gen);
+    if (!servers)
+        return 0;
+    if (gen == h->gen) {
+        SvREFCNT_dec((SV *) servers);
+        return 1;
+    }
+    /* the old list moves to the retired ones (its reference with it), see the top of the file;
+     * sr_wrap put their magic right behind ours, and magic is only ever added in front */
+    retired = mg->mg_moremagic;
+    if (!retired || retired->mg_virtual != &sr_retired_vtbl) {
+        SvREFCNT_dec((SV *) servers);
+        croak("SameRing::Selector: internal error: the retired server lists are missing");
+    }
+    av_push((AV *) retired->mg_obj, mg->mg_obj);
+    mg->mg_obj = (SV *) servers;
+    h->gen = gen;
+    return 1;
+}
+
+/* A broker/shm pick: the index of the server for the key, with mg_obj holding the server list of
+ * the generation that answered; -1 for a key the flavor refuses. Croaks on a broker error. */
+static SR_COLD int
+sr_remote_index(pTHX_ MAGIC *mg, const char *key, STRLEN len)
+{
+    sr_handle *h = SR_HANDLE(mg);
+    uint64_t gen = 0;
+    int attempt, i = SELECTOR_EINTERNAL;
+    sr_check_owner(aTHX_ mg);
+    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
+        i = selector_pick_gen(h->sel, key, len, &gen);
+        if (i == SELECTOR_EKEY)
+            return -1;
+        if (i < 0)
+            sr_croak_remote(aTHX_ h->sel, i);
+        if ((gen == h->gen || (sr_sync(aTHX_ mg) && gen == h->gen)) && i < SR_COUNT(mg))
+            return i;
+        /* the handle's list is of another generation than the answer: ask again */
+    }
+    croak("SameRing::Selector: no server list for generation %" UVuf " of the ring (it kept changing "
+          "during %d attempts)%s%s", (UV) gen, SR_ATTEMPTS,
+          selector_last_error(h->sel)[0] ? ": " : "", selector_last_error(h->sel));
+    return -1; /* not reached */
+}
+
+/* pick_multi on a broker/shm selector: the keys are ST(1) .. ST(count); each result goes to the
+ * slot before its key (ST(n) for the key in ST(n + 1)). The caller keeps the object alive. */
+#define SR_ARG(n) PL_stack_base[ax + (n)]    /* not a saved pointer: Perl code may move the stack */
+static SR_COLD void
+sr_remote_multi(pTHX_ I32 ax, I32 count, MAGIC *mg)
+{
+    sr_handle *h = SR_HANDLE(mg);
+    const char **keys;
+    STRLEN *lens;
+    int *out;
+    I32 n;
+    int attempt;
+
+    sr_check_owner(aTHX_ mg);
+    /* Every key is made a plain string first, so that no Perl code (tie, overloading, a warning
+     * handler for undef) runs once the first key's bytes are taken; each copy is mortal and
+     * replaces its key on the stack. */
+    for (n = 0; n < count; ++n) {
+        SV *key = SR_ARG(n + 1);
+        if (!SvPOK(key) || SvGMAGICAL(key) || SvROK(key)) {
+            SV *copy = sv_newmortal();
+            sv_copypv(copy, key);
+            SR_ARG(n + 1) = copy;
+        }
+    }
+    if (h->source == SELECTOR_SOURCE_SHM) {
+        /* local speed, one key at a time: each answer maps through its own generation's list */
+        for (n = 0; n < count; ++n) {
+            STRLEN len;
+            const char *k = SvPV_const(SR_ARG(n + 1), len);
+            int i = sr_remote_index(aTHX_ mg, k, len);
+            SR_ARG(n) = i >= 0 ? AvARRAY(SR_SERVERS(mg))[SR_COUNT(mg) + i] : &PL_sv_undef;
+        }
+        return;
+    }
+    /* broker: PICK_MANY, one round trip per batch. selector_pick_many does not say which
+     * generation answered, but the handle's list moves whenever a reply carries a new one: the
+     * answers belong to the cached list when it is the same before and after the call. */
+    Newx(keys, count ? count : 1, const char *);
+    SAVEFREEPV(keys);
+    Newx(lens, count ? count : 1, STRLEN);
+    SAVEFREEPV(lens);
+    Newx(out, count ? count : 1, int);
+    SAVEFREEPV(out);
+    for (n = 0; n < count; ++n)
+        keys[n] = SvPV_const(SR_ARG(n + 1), lens[n]);
+    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
+        uint64_t gen;
+        int rc;
+        if (!sr_sync(aTHX_ mg))
+            continue;
+        gen = h->gen;
+        rc = selector_pick_many(h->sel, keys, (const size_t *) lens, (size_t) count, out);
+        if (rc < 0)
+            sr_croak_remote(aTHX_ h->sel, rc);
+        if (selector_generation(h->sel) == gen) {
+            SV **servers = AvARRAY(SR_SERVERS(mg));
+            I32 size = SR_COUNT(mg);
+            for (n = 0; n < count; ++n) {
+                int i = out[n];
+                if (i >= size || (i < 0 && i != SELECTOR_EKEY))
+                    sr_croak_remote(aTHX_ h->sel, i < 0 ? i : SELECTOR_EINTERNAL);
+                SR_ARG(n) = i >= 0 ? servers[size + i] : &PL_sv_undef;
+            }
+            return;
+        }
+    }
+    croak("SameRing::Selector: no server list for the generation that answered (the ring kept "
+          "changing during %d attempts)%s%s", SR_ATTEMPTS,
+          selector_last_error(h->sel)[0] ? ": " : "", selector_last_error(h->sel));
+}
+
+/* Wrap a new selector in a blessed object; NULL (and the selector freed) if a broker/shm
+ * selector's server list could not be read consistently. */
 static SV *
 sr_wrap(pTHX_ const char *class, selector_t *sel)
 {
@@ -111,30 +341,34 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
     AV *servers;
     SV *obj, *inner;
     MAGIC *mg;
-    int i, n = selector_server_count(sel);
+    uint64_t gen = 0;
+    int source = selector_source(sel);
 
+    servers = sr_current_list(aTHX_ sel, &gen);
+    if (!servers) {
+        selector_free(sel);
+        return NULL;
+    }
     Newx(h, 1, sr_handle);
     h->sel = sel;
     h->refcnt = 1;
-
-    servers = newAV();
-    av_extend(servers, 2 * n - 1);
-    for (i = 0; i < 2 * n; ++i) {
-        const char *addr = selector_server(sel, i % n);
-        SV *sv = i < n ? newSVpvn(addr, strlen(addr)) : newSVpvn_share(addr, (I32) strlen(addr), 0);
-        SvREADONLY_on(sv);
-        av_push(servers, sv);
-    }
+    h->source = source;
+    h->gen = gen;
 
     obj = newSV(0);
     inner = newSVrv(obj, class);
     sv_setiv(inner, PTR2IV(h));
+    if (source != SELECTOR_SOURCE_LOCAL) {
+        /* before ours: sv_magicext puts new magic first, and ours must stay first (sr_magic) */
+        AV *retired = newAV();
+        sv_magicext(inner, (SV *) retired, PERL_MAGIC_ext, &sr_retired_vtbl, NULL, 0);
+        SvREFCNT_dec((SV *) retired);
+    }
     mg = sv_magicext(inner, (SV *) servers, PERL_MAGIC_ext, &sr_vtbl, (const char *) h, 0);
     SvREFCNT_dec((SV *) servers);   /* sv_magicext took its own reference */
+    mg->mg_private = source == SELECTOR_SOURCE_LOCAL ? 0 : SR_REMOTE;
 #ifdef USE_ITHREADS
     mg->mg_flags |= MGf_DUP;
-#else
-    PERL_UNUSED_VAR(mg);
 #endif
     SvREADONLY_on(inner);
     return obj;
@@ -144,10 +378,14 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
  * with the message through Carp so that the error names the caller's line. */
 #define SR_RETURN_NEW(rc, sel, err)                                          \
     STMT_START {                                                             \
+        SV *obj_ = (rc) == SELECTOR_OK ? sr_wrap(aTHX_ class, (sel)) : NULL; \
         EXTEND(SP, 2);                                                       \
-        if ((rc) == SELECTOR_OK) {                                           \
-            PUSHs(sv_2mortal(sr_wrap(aTHX_ class, (sel))));                  \
+        if (obj_) {                                                          \
+            PUSHs(sv_2mortal(obj_));                                         \
             PUSHs(&PL_sv_undef);                                             \
+        } else if ((rc) == SELECTOR_OK) {                                    \
+            PUSHs(&PL_sv_undef);                                             \
+            PUSHs(sv_2mortal(newSVpvs("the ring's server list kept changing while it was read"))); \
         } else {                                                             \
             PUSHs(&PL_sv_undef);                                             \
             PUSHs(sv_2mortal(newSVpv((err)[0] ? (err) : selector_strerror(rc), 0))); \
@@ -192,6 +430,35 @@ _new_from_file(class, path)
     SR_RETURN_NEW(rc, sel, err);
 
 void
+_new_from_broker(class, path, ring, timeout_ms, shm)
+    const char *class
+    const char *path
+    const char *ring
+    int timeout_ms
+    int shm
+  PREINIT:
+    selector_t *sel = NULL;
+    char err[512];
+    int rc;
+  PPCODE:
+    rc = shm ? selector_new_from_broker_shm(path, ring, timeout_ms, &sel, err, sizeof err)
+             : selector_new_from_broker(path, ring, timeout_ms, &sel, err, sizeof err);
+    SR_RETURN_NEW(rc, sel, err);
+
+void
+_new_from_shm(class, dir, ring)
+    const char *class
+    const char *dir
+    const char *ring
+  PREINIT:
+    selector_t *sel = NULL;
+    char err[512];
+    int rc;
+  PPCODE:
+    rc = selector_new_from_shm(dir, ring, &sel, err, sizeof err);
+    SR_RETURN_NEW(rc, sel, err);
+
+void
 pick(self, key)
     SV *self
     SV *key
@@ -207,7 +474,10 @@ pick(self, key)
      * overloading), which could even free the object. */
     k = SvPV_const(key, len);
     mg = sr_magic(aTHX_ self);
-    i = selector_pick(SR_SEL(mg), k, len);
+    if (UNLIKELY(mg->mg_private))
+        i = sr_remote_index(aTHX_ mg, k, len);   /* broker/shm: mg_obj follows the generation */
+    else
+        i = selector_pick(SR_SEL(mg), k, len);
     /* the server's read-only string itself (see mg_obj above) */
     PUSHs(i >= 0 ? AvARRAY(SR_SERVERS(mg))[i] : &PL_sv_undef);
 
@@ -218,10 +488,15 @@ pick_index(self, key)
   PREINIT:
     STRLEN len;
     const char *k;
+    MAGIC *mg;
     int i;
   PPCODE:
     k = SvPV_const(key, len);
-    i = selector_pick(SR_SEL(sr_magic(aTHX_ self)), k, len);
+    mg = sr_magic(aTHX_ self);
+    if (UNLIKELY(mg->mg_private))
+        i = sr_remote_index(aTHX_ mg, k, len);
+    else
+        i = selector_pick(SR_SEL(mg), k, len);
     if (i >= 0) {
         dXSTARG;
         PUSHi((IV) i);
@@ -239,11 +514,17 @@ pick_multi(self, ...)
     SV *handle;
     int guarded = 0;
   PPCODE:
+    handle = SvRV(ST(0));    /* ST(0) is overwritten by the first result */
+    if (UNLIKELY(self->mg_private)) {
+        /* broker/shm: a round trip (or a generation check) per call dwarfs a mortal reference */
+        sv_2mortal(SvREFCNT_inc_simple_NN(handle));
+        sr_remote_multi(aTHX_ ax, items - 1, self);
+        XSRETURN(items - 1);
+    }
     /* One call for many keys: each result overwrites the stack slot before it (the key in slot
      * n + 1 has been read by then), so the stack needs no extension. */
     sel = SR_SEL(self);
     servers = AvARRAY(SR_SERVERS(self)) + SR_COUNT(self);    /* the shared strings */
-    handle = SvRV(ST(0));    /* ST(0) is overwritten by the first result */
     for (n = 0; n < items - 1; ++n) {
         SV *key = ST(n + 1);
         STRLEN len;
@@ -269,6 +550,12 @@ servers(self)
     AV *servers;
     SSize_t i, n;
   PPCODE:
+    if (self->mg_private) {
+        /* broker/shm: the list of the newest generation the handle has seen */
+        sr_check_owner(aTHX_ self);
+        if (!sr_sync(aTHX_ self))
+            croak("SameRing::Selector: the ring's server list kept changing while it was read");
+    }
     servers = SR_SERVERS(self);
     n = SR_COUNT(self);
     if (GIMME_V != G_ARRAY) {
@@ -283,6 +570,31 @@ const char *
 flavor(self)
     SameRing::Selector self
   CODE:
+    if (self->mg_private)
+        sr_check_owner(aTHX_ self);
     RETVAL = selector_flavor(SR_SEL(self));
+  OUTPUT:
+    RETVAL
+
+UV
+generation(self)
+    SameRing::Selector self
+  CODE:
+    /* 0 for a local selector; the broker's generation of the ring otherwise */
+    if (self->mg_private)
+        sr_check_owner(aTHX_ self);
+    RETVAL = (UV) selector_generation(SR_SEL(self));
+  OUTPUT:
+    RETVAL
+
+const char *
+source(self)
+    SameRing::Selector self
+  CODE:
+    switch (SR_HANDLE(self)->source) {
+    case SELECTOR_SOURCE_BROKER: RETVAL = "broker"; break;
+    case SELECTOR_SOURCE_SHM:    RETVAL = "shm";    break;
+    default:                     RETVAL = "local";  break;
+    }
   OUTPUT:
     RETVAL
