@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The demo: a local 3-node memcached cluster; the real Cache::Memcached::Fast stores keys on it,
 # and the `samering` CLI, a C program on the C API and 8 forked Perl workers using
-# SameRing::Selector each pick a node for the same keys from the same spec (demo/spec.json). Prints one table; exits non-zero if any column disagrees.
+# SameRing::Selector each pick a node for the same keys from the same spec (demo/spec.json); a Perl
+# prefork writer (Cache::Memcached::SameRing) stores the keys and a C++ reader (samering::Client)
+# reads them back; then samering-broker serves the spec, 8 forked Perl workers pick through its
+# socket and its shared memory, and a changed spec is reloaded (SIGHUP): the new generation and the
+# keys that moved are shown. Exits non-zero if any two answers disagree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 ./scripts/install-deps.sh
 log=$(mktemp)
-if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_PERL=ON &&
-       cmake --build build -j "$jobs" --target samering samering-c-pick samering-client-read samering_perl; } >"$log" 2>&1; then
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_PERL=ON -DSAMERING_BUILD_BROKER=ON \
+         -DSAMERING_BUILD_CLIENT=ON &&
+       cmake --build build -j "$jobs" --target samering samering-c-pick samering-client-read samering_perl \
+         samering-broker; } >"$log" 2>&1; then
   tail -40 "$log"; echo "demo: build failed (full log: $log)" >&2; exit 1
 fi
 rm -f "$log"
@@ -72,3 +78,51 @@ while IFS= read -r key <&3 && IFS=$'\t' read -r node value <&4 && IFS= read -r c
 done 3<"$keys" 4<"$work/read" 5<"$work/cli"
 echo "$found of $total keys written by Perl were read by C++ from the node every runtime picks"
 [ "$found" -eq "$total" ]
+
+# The broker: samering-broker owns the host's ring (a copy of the spec it watches), answers over a
+# Unix socket and publishes the ring image in shared memory; Perl workers forked from one parent
+# pick through both and must agree with an in-process selector on the same spec.
+echo
+echo "samering-broker: 8 forked Perl workers pick through its socket (4) and its shared memory (4):"
+ring=$work/ring.json sock=$work/broker.sock
+cp "$spec" "$ring"
+build/broker/samering-broker --socket "$sock" --ring demo="$ring" --shm-dir "$work/shm" 2>"$work/broker.log" &
+broker=$!
+pids+=("$broker")
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || { cat "$work/broker.log"; echo "demo: the broker did not start" >&2; exit 1; }
+PERL5LIB="$perl_lib" perl demo/perl_broker.pl "$sock" demo "$ring" "$keys" > "$work/before"
+gen_before=$(sed -n 's/^generation //p' "$work/before")
+
+# Reload: a fourth node joins (a fourth memcached, and the spec rewritten the way a config
+# manager does it: a temporary file renamed over the old one), then SIGHUP.
+new_port=21204
+memcached -u nobody -l 127.0.0.1 -p "$new_port" -U 0 -m 16 &
+pids+=($!)
+perl -MJSON::PP -e 'local $/; my $s = JSON::PP->new->decode(<STDIN>);
+  push @{$s->{servers}}, {host => "127.0.0.1", port => 0 + $ARGV[0]};
+  print JSON::PP->new->canonical->encode($s)' "$new_port" < "$spec" > "$ring.tmp"
+mv "$ring.tmp" "$ring"
+kill -HUP "$broker"
+for _ in $(seq 50); do  # bounded wait until the broker serves the new generation
+  gen=$(PERL5LIB="$perl_lib" perl -MSameRing::Selector -e '
+    my $s = SameRing::Selector->new(broker => $ARGV[0], ring => "demo"); $s->pick("x"); print $s->generation' "$sock")
+  [ "$gen" != "$gen_before" ] && break
+  sleep 0.1
+done
+PERL5LIB="$perl_lib" perl demo/perl_broker.pl "$sock" demo "$ring" "$keys" > "$work/after"
+gen_after=$(sed -n 's/^generation //p' "$work/after")
+printf '%-24s  %-26s  %-26s\n' "key" "generation $gen_before (3 nodes)" "generation $gen_after (+127.0.0.1:$new_port)"
+moved=0 wrong=0
+while IFS= read -r key <&3 && IFS= read -r before <&4 && IFS= read -r after <&5; do
+  mark=""
+  if [ "$before" != "$after" ]; then
+    moved=$((moved + 1)); mark="moved"
+    # a ketama ring moves keys only to the node that joined
+    [ "$after" = "127.0.0.1:$new_port" ] || { wrong=$((wrong + 1)); mark="moved to an old node"; }
+  fi
+  printf '%-24s  %-26s  %-26s %s\n' "$key" "$before" "$after" "$mark"
+done 3<"$keys" 4<"$work/before" 5<"$work/after"
+echo "reload: generation $gen_before -> $gen_after; $moved of $total keys moved, all to the new node;" \
+  "broker, shared memory and in-process answers agree in both generations"
+[ "$gen_after" != "$gen_before" ] && [ "$wrong" -eq 0 ]

@@ -11,7 +11,8 @@ jobs=$(nproc)
 ./scripts/install-deps.sh
 
 echo "== build (Release) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_BENCH=ON -DSAMERING_BUILD_PERL=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSAMERING_BUILD_BENCH=ON -DSAMERING_BUILD_PERL=ON \
+  -DSAMERING_BUILD_BROKER=ON -DSAMERING_BUILD_CLIENT=ON -DSAMERING_BUILD_TESTS=ON >/dev/null
 cmake --build build -j "$jobs"
 echo "== tests (Release) =="
 (cd build && ctest --output-on-failure -j "$jobs")
