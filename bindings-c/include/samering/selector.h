@@ -8,8 +8,8 @@
  *
  * Every call returns a value >= 0 on success or a negative SELECTOR_E* code; selector_strerror()
  * names a code. A constructor that fails writes a one-line message into errbuf (always
- * NUL-terminated when errlen > 0) and leaves *out NULL. There is no global error state; each
- * handle also keeps the message of its last failure (selector_last_error).
+ * NUL-terminated when errlen > 0) and leaves *out NULL. There is no global error state; broker-
+ * and shm-backed handles also keep the message of their last failure (selector_last_error).
  *
  * Threads and fork: a selector is immutable after construction; selector_pick and the readers
  * may be called from many threads at once and in forked children. selector_pick allocates
@@ -105,7 +105,9 @@ int selector_server_count(const selector_t *sel);
 const char *selector_server(const selector_t *sel, int i);
 /* The flavor name, owned by the selector. */
 const char *selector_flavor(const selector_t *sel);
-/* The message of this handle's last failure ("" if none). */
+/* The message of this handle's last failure ("" if none): for broker- and shm-backed selectors,
+ * why the last call failed (or why a new image was refused). A local selector has no failure to
+ * describe: its picks fail only with SELECTOR_EKEY, which is not recorded (pick stays read-only). */
 const char *selector_last_error(const selector_t *sel);
 /* A static name for a code: selector_strerror(SELECTOR_ESPEC) == "invalid spec". */
 const char *selector_strerror(int code);
