@@ -28,6 +28,7 @@ struct selector {
     std::uint64_t generation = 0;
     std::string flavor;
     std::vector<std::string> servers;
+    std::uint32_t broker_pid = 0;  // broker: the broker process that named this generation
   };
 
   explicit selector(samering::Ring r) : ring(std::move(r)), flavor(ring->flavor()) {}
@@ -131,11 +132,15 @@ const selector::ServerList& current_list(selector* s) {
 }
 
 // After a broker reply from generation g: refresh the server list when g is new (one RING_INFO).
+// A generation names a ring only within one broker process: one restarted without --shm-dir counts
+// from 1 again, maybe with another spec. So the list is refreshed when the generation or the
+// broker's pid (from the connection's HELLO, known without a round trip) differs from the list's.
 void note_generation(selector* s, std::uint64_t g) {
-  if (s->lists.back().generation == g) return;
   try {
+    const std::uint32_t pid = s->broker->broker_pid();
+    if (s->lists.back().generation == g && s->lists.back().broker_pid == pid) return;
     samering::BrokerRingInfo info = s->broker->info();
-    s->lists.push_back({info.generation, std::move(info.flavor), std::move(info.servers)});
+    s->lists.push_back({info.generation, std::move(info.flavor), std::move(info.servers), s->broker->broker_pid()});
   } catch (const std::exception& e) {
     s->last_error = e.what();  // the pick itself succeeded; the list stays one generation behind
   }
@@ -223,8 +228,9 @@ int selector_new_from_broker(const char* socket_path, const char* ring, int time
     options.connect_now = false;
     auto broker = std::make_unique<samering::BrokerSelector>(socket_path, ring, options);
     samering::BrokerRingInfo info = broker->info();  // connects; fails on a missing ring
+    const std::uint32_t pid = broker->broker_pid();
     auto sel = std::make_unique<selector>(std::move(broker));
-    sel->lists.push_back({info.generation, std::move(info.flavor), std::move(info.servers)});
+    sel->lists.push_back({info.generation, std::move(info.flavor), std::move(info.servers), pid});
     return sel.release();
   });
 }

@@ -323,6 +323,29 @@ subtest 'fork: 16 children use an inherited broker selector and shm selector' =>
 
 is($broker->stop, 0, 'the broker stops on SIGTERM with status 0');
 
+# ---- a broker restarted without --shm-dir counts generations from 1 again ----
+subtest 'restart without a shm dir, another spec, the same generation number' => sub {
+    my $rdir = tempdir('renumber-XXXXXX', DIR => $dir);
+    my ($from, $to) = @vector{$FROM, $TO};
+    write_file("$rdir/main.json", $from->{spec_json});
+    my $rb = SameRingTest::Broker->start(dir => $rdir, rings => { main => "$rdir/main.json" }, no_shm => 1,
+                                         timeout => $TIMEOUT);
+    my $sel = SameRing::Selector->new(broker => $rb->socket, ring => 'main', timeout => 2000);
+    same_answers([ map { $sel->pick($_) } @{ $from->{keys} } ], $from->{want_addr}, $from->{keys},
+                 "$FROM before the restart");
+    my $gen = $sel->generation;
+    $rb->stop;
+    write_file("$rdir/main.json.tmp", $to->{spec_json});
+    rename "$rdir/main.json.tmp", "$rdir/main.json" or die "rename: $!";
+    $rb->restart;
+    same_answers([ map { $sel->pick($_) } @{ $to->{keys} } ], $to->{want_addr}, $to->{keys},
+                 "$TO after the restart: the new broker's servers, not the old list's");
+    is($sel->generation, $gen, 'the same generation number (a new broker without a shm dir starts again)');
+    same_answers([ $sel->pick_multi(@{ $to->{keys} }) ], $to->{want_addr}, $to->{keys}, 'pick_multi too');
+    is_deeply([ $sel->servers ], $to->{servers}, 'servers lists the new ring');
+    is($rb->stop, 0, 'stopped with SIGTERM');
+};
+
 # ---- errors ----
 subtest 'errors' => sub {
     my $edir = tempdir('errors-XXXXXX', DIR => $dir);

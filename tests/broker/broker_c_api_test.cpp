@@ -135,6 +135,35 @@ TEST(BrokerCApi, BrokerGoneIsEconnAndTheHandleRecovers) {
   EXPECT_EQ(out[1], r.pick("b"));
 }
 
+TEST(BrokerCApi, ARestartedBrokerWithAnotherSpecAtTheSameGenerationGivesItsOwnServers) {
+  // Without --shm-dir a restarted broker counts generations from 1 again: generation 1 of the new
+  // broker is another ring than generation 1 of the old one, and the handle must not map the new
+  // broker's indexes through the old server list.
+  Fixture f(ketama_spec(3, 21000));
+  const samering::Ring b = samering::ring_from_json(ketama_spec(7, 23000));
+  Handle h;
+  char err[256];
+  ASSERT_EQ(selector_new_from_broker(f.socket.c_str(), "main", 2000, &h.sel, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_GE(selector_pick(h.sel, "k", 1), 0);
+  ASSERT_EQ(selector_generation(h.sel), 1u);
+  ASSERT_EQ(f.broker->stop(), 0);
+  write_atomically(f.spec, ketama_spec(7, 23000));
+  BrokerProcess again({"--socket", f.socket, "--ring", "main=" + f.spec.string()}, f.dir.path() / "again.log");
+  ASSERT_TRUE(again.wait_ready()) << again.log();
+  std::size_t checked = 0;
+  for (const auto& k : make_keys(200)) {
+    std::uint64_t gen = 0;
+    const int i = selector_pick_gen(h.sel, k.data(), k.size(), &gen);
+    ASSERT_EQ(i, b.pick(k)) << k;
+    EXPECT_EQ(gen, 1u);
+    ASSERT_NE(selector_server(h.sel, i), nullptr);
+    EXPECT_EQ(std::string(selector_server(h.sel, i)), b.server(static_cast<std::size_t>(i)).address) << k;
+    ++checked;
+  }
+  EXPECT_EQ(selector_server_count(h.sel), 7);
+  EXPECT_EQ(checked, 200u);
+}
+
 TEST(BrokerCApi, ForkedChildrenShareNothingOnTheWire) {
   Fixture f(ketama_spec(9));
   const samering::Ring r = samering::ring_from_json(ketama_spec(9));

@@ -44,6 +44,10 @@ typedef struct {
     IV refcnt;          /* interpreters holding this handle (ithreads); guarded by OP_REFCNT_LOCK */
     int source;         /* SELECTOR_SOURCE_LOCAL, _BROKER or _SHM */
     uint64_t gen;       /* broker/shm: the generation whose servers mg_obj holds */
+    const char *first;  /* broker/shm: selector_server(sel, 0) of that list: the C handle keeps one
+                         * list per (broker, generation), so a new pointer means a new list even
+                         * when the number is the same (a broker restarted without --shm-dir
+                         * counts from 1 again, maybe with another spec) */
 } sr_handle;
 
 /* mg_private of our magic */
@@ -166,19 +170,22 @@ sr_server_av(pTHX_ const selector_t *sel, int n)
 /* The server list of the generation the handle describes now, and that generation; NULL when it
  * moved during every attempt (a shm handle follows the published generation on each call). */
 static AV *
-sr_current_list(pTHX_ const selector_t *sel, uint64_t *gen)
+sr_current_list(pTHX_ const selector_t *sel, uint64_t *gen, const char **first)
 {
     int attempt;
     if (selector_source(sel) == SELECTOR_SOURCE_LOCAL) {
         *gen = 0;
+        *first = selector_server(sel, 0);
         return sr_server_av(aTHX_ sel, selector_server_count(sel));
     }
     for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
         uint64_t before = selector_generation(sel);
+        const char *head = selector_server(sel, 0);
         int n = selector_server_count(sel);
         AV *servers = n > 0 ? sr_server_av(aTHX_ sel, n) : NULL;
-        if (servers && selector_generation(sel) == before) {
+        if (servers && selector_generation(sel) == before && selector_server(sel, 0) == head) {
             *gen = before;
+            *first = head;
             return servers;
         }
         if (servers)
@@ -205,20 +212,28 @@ sr_croak_remote(pTHX_ const selector_t *sel, int rc)
     croak("SameRing::Selector: %s", msg && msg[0] ? msg : selector_strerror(rc));
 }
 
+/* Whether mg_obj is the C handle's current list and of generation gen. */
+static int
+sr_same_list(const sr_handle *h, uint64_t gen)
+{
+    return gen == h->gen && selector_server(h->sel, 0) == h->first;
+}
+
 /* Brings mg_obj to the generation the handle describes now; false if it kept moving. */
 static SR_COLD int
 sr_sync(pTHX_ MAGIC *mg)
 {
     sr_handle *h = SR_HANDLE(mg);
     uint64_t gen;
+    const char *first;
     AV *servers;
     MAGIC *retired;
-    if (selector_generation(h->sel) == h->gen)
+    if (sr_same_list(h, selector_generation(h->sel)))
         return 1;
-    servers = sr_current_list(aTHX_ h->sel, &gen);
+    servers = sr_current_list(aTHX_ h->sel, &gen, &first);
     if (!servers)
         return 0;
-    if (gen == h->gen) {
+    if (gen == h->gen && first == h->first) {
         SvREFCNT_dec((SV *) servers);
         return 1;
     }
@@ -232,6 +247,7 @@ sr_sync(pTHX_ MAGIC *mg)
     av_push((AV *) retired->mg_obj, mg->mg_obj);
     mg->mg_obj = (SV *) servers;
     h->gen = gen;
+    h->first = first;
     return 1;
 }
 
@@ -250,7 +266,7 @@ sr_remote_index(pTHX_ MAGIC *mg, const char *key, STRLEN len)
             return -1;
         if (i < 0)
             sr_croak_remote(aTHX_ h->sel, i);
-        if ((gen == h->gen || (sr_sync(aTHX_ mg) && gen == h->gen)) && i < SR_COUNT(mg))
+        if ((sr_same_list(h, gen) || (sr_sync(aTHX_ mg) && gen == h->gen)) && i < SR_COUNT(mg))
             return i;
         /* the handle's list is of another generation than the answer: ask again */
     }
@@ -315,7 +331,7 @@ sr_remote_multi(pTHX_ I32 ax, I32 count, MAGIC *mg)
         rc = selector_pick_many(h->sel, keys, (const size_t *) lens, (size_t) count, out);
         if (rc < 0)
             sr_croak_remote(aTHX_ h->sel, rc);
-        if (selector_generation(h->sel) == gen) {
+        if (sr_same_list(h, gen) && selector_generation(h->sel) == gen) {
             SV **servers = AvARRAY(SR_SERVERS(mg));
             I32 size = SR_COUNT(mg);
             for (n = 0; n < count; ++n) {
@@ -342,9 +358,10 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
     SV *obj, *inner;
     MAGIC *mg;
     uint64_t gen = 0;
+    const char *first = NULL;
     int source = selector_source(sel);
 
-    servers = sr_current_list(aTHX_ sel, &gen);
+    servers = sr_current_list(aTHX_ sel, &gen, &first);
     if (!servers) {
         selector_free(sel);
         return NULL;
@@ -354,6 +371,7 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
     h->refcnt = 1;
     h->source = source;
     h->gen = gen;
+    h->first = first;
 
     obj = newSV(0);
     inner = newSVrv(obj, class);
