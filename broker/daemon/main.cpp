@@ -125,9 +125,13 @@ int main(int argc, char** argv) {
   if (!config.shm_dir.empty()) config.shm_dir = std::filesystem::absolute(config.shm_dir).lexically_normal().string();
 
   std::signal(SIGPIPE, SIG_IGN);
-  // Until Server installs its handler, a SIGHUP (a config manager reloading everything) must not
-  // kill the broker by default action: the rings are being read from the current files anyway.
-  std::signal(SIGHUP, SIG_IGN);
+  // SIGHUP, SIGTERM and SIGINT wait (blocked, kept pending) until Server has installed its
+  // handlers: the socket already accepts connections before that, and a reload or stop sent then
+  // must not kill the broker by default action (seen: a SIGTERM right after the socket appeared).
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int signo : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&handled, signo);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
   raise_nofile(config);
   try {
     // One io_context on one thread (nothing else touches it): no locking inside Asio's scheduler
@@ -139,6 +143,7 @@ int main(int argc, char** argv) {
     samering::broker::ListenSocket listen = samering::broker::open_listen_socket(config.socket_path, config.socket_mode, backlog);
     samering::broker::Server server(io, config, rings, listen);
     server.start();
+    sigprocmask(SIG_UNBLOCK, &handled, nullptr);  // a pending signal is delivered to Server now
     io.run();
     samering::broker::log_info("stopped");
     return 0;
