@@ -185,6 +185,15 @@ int run_clients(const std::string& socket, const std::string& ring, int clients,
   double sum = 0;
   for (float v : all) sum += v;
   const double mean = sum / static_cast<double>(all.size());
+  // Fairness: each client's mean latency. A server that serves its connections in turn gives every
+  // client about the same mean; one that favours some connections spreads them.
+  std::vector<double> client_means(static_cast<std::size_t>(clients));
+  for (std::size_t c = 0; c < client_means.size(); ++c) {
+    double s = 0;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(picks); ++i) s += lat[c * static_cast<std::size_t>(picks) + i];
+    client_means[c] = s / picks;
+  }
+  std::sort(client_means.begin(), client_means.end());
   const double p50 = percentile(all, 0.50), p99 = percentile(all, 0.99);
   std::printf("%s\n", nlohmann::json{{"mode", json ? "clients-json" : "clients"},
                                      {"clients", clients},
@@ -194,6 +203,9 @@ int run_clients(const std::string& socket, const std::string& ring, int clients,
                                      {"mean_us", mean},
                                      {"throughput", static_cast<double>(total) / wall_s},
                                      {"wall_s", wall_s},
+                                     {"client_mean_min_us", client_means.front()},
+                                     {"client_mean_p50_us", client_means[client_means.size() / 2]},
+                                     {"client_mean_max_us", client_means.back()},
                                      {"errors", errs}}
                           .dump()
                           .c_str());

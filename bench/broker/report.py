@@ -81,6 +81,23 @@ for place in ("shared", "cross"):
 w("")
 w("(errors: broker / raw / json)")
 w("")
+fair = [r for r in rows if r.get("mode") == "clients" and r.get("place") == "shared" and r["clients"] >= 10
+        and "client_mean_min_us" in r]
+if fair:
+    w("Fairness, shared placement: each client's mean latency over its picks (µs), fastest / median / slowest "
+      "client, median of the repetitions. A server that serves its ready connections in turn gives every "
+      "client about the same mean (slowest ÷ fastest near 1).")
+    w("")
+    w("| clients | broker fastest | median | slowest | slowest ÷ fastest | raw fastest | median | slowest | slowest ÷ fastest |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for c in sorted({r["clients"] for r in fair}):
+        cells = []
+        for server in ("broker", "raw"):
+            rs = [r for r in fair if r["server"] == server and r["clients"] == c]
+            lo, mid, hi = (med([x[k] for x in rs]) for k in ("client_mean_min_us", "client_mean_p50_us", "client_mean_max_us"))
+            cells.append("%.0f | %.0f | %.0f | %.2f" % (lo, mid, hi, hi / lo))
+        w("| %d | %s | %s |" % (c, cells[0], cells[1]))
+    w("")
 
 # 3. shm vs local
 inproc = pick(mode="inproc")

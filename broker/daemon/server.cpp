@@ -51,12 +51,12 @@ void Server::start() {
 }
 
 void Server::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
+  acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, SessionSocket socket) {
     on_accept(ec, std::move(socket));
   });
 }
 
-void Server::on_accept(const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
+void Server::on_accept(const boost::system::error_code& ec, SessionSocket socket) {
   if (stopping_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // EMFILE/ENFILE and the like: wait a little instead of spinning on a failing accept.

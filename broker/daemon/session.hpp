@@ -1,8 +1,9 @@
-// Session: one client connection. Frames are decoded from the read buffer and answered in order
-// into one output buffer, which is written when the buffer has been drained (one write for a
-// whole pipelined batch). While a write is pending nothing more is read (backpressure: a client
-// that does not read its replies stops being read). Replies that carry a descriptor (RING_IMAGE
-// by descriptor) start a separate sendmsg with SCM_RIGHTS.
+// Session: one client connection, read once each time the reactor reports it readable (fair among
+// connections: see Session::read). Frames are decoded from the read buffer and answered in order
+// into one output buffer, which is written when the buffer has been drained (one write for a whole
+// pipelined batch). While a write is pending nothing more is read (backpressure: a client that does
+// not read its replies stops being read). Replies that carry a descriptor (RING_IMAGE by
+// descriptor) start a separate sendmsg with SCM_RIGHTS.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,7 +23,7 @@ namespace samering::broker {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Server& server, asio::local::stream_protocol::socket socket, const ucred& peer);
+  Session(Server& server, SessionSocket socket, const ucred& peer);
   ~Session();
   void start();
   void close();
@@ -35,7 +36,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read();
-  void on_read(const boost::system::error_code& ec, std::size_t n);
+  void on_readable(const boost::system::error_code& ec);
   void process();
   void handle(const Frame& f);
   void reply_error(std::uint32_t id, ErrorCode code, std::string_view message);
@@ -45,7 +46,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void after_write();
 
   Server& server_;
-  asio::local::stream_protocol::socket socket_;
+  SessionSocket socket_;
   FrameDecoder decoder_;
   std::string out_;
   std::size_t out_off_ = 0;
