@@ -212,11 +212,14 @@ sr_croak_remote(pTHX_ const selector_t *sel, int rc)
     croak("SameRing::Selector: %s", msg && msg[0] ? msg : selector_strerror(rc));
 }
 
-/* Whether mg_obj is the C handle's current list and of generation gen. */
+/* Whether mg_obj is the C handle's current list and of generation gen. A shm dir numbers its
+ * generations once and for all, so there the number alone names the list; only a broker handle
+ * (a restarted broker may count from 1 again) needs the list identity, checked without a call
+ * into the shm path. */
 static int
 sr_same_list(const sr_handle *h, uint64_t gen)
 {
-    return gen == h->gen && selector_server(h->sel, 0) == h->first;
+    return gen == h->gen && (h->source != SELECTOR_SOURCE_BROKER || selector_server(h->sel, 0) == h->first);
 }
 
 /* Brings mg_obj to the generation the handle describes now; false if it kept moving. */
