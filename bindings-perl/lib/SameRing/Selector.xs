@@ -326,15 +326,13 @@ sr_remote_multi(pTHX_ I32 ax, I32 count, MAGIC *mg)
     for (n = 0; n < count; ++n)
         keys[n] = SvPV_const(SR_ARG(n + 1), lens[n]);
     for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
-        uint64_t gen;
         int rc;
         if (!sr_sync(aTHX_ mg))
             continue;
-        gen = h->gen;
         rc = selector_pick_many(h->sel, keys, (const size_t *) lens, (size_t) count, out);
         if (rc < 0)
             sr_croak_remote(aTHX_ h->sel, rc);
-        if (sr_same_list(h, gen) && selector_generation(h->sel) == gen) {
+        if (sr_same_list(h, selector_generation(h->sel))) {   /* no new list since sr_sync: the answers are its */
             SV **servers = AvARRAY(SR_SERVERS(mg));
             I32 size = SR_COUNT(mg);
             for (n = 0; n < count; ++n) {
