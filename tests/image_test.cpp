@@ -103,7 +103,7 @@ TEST(RingImage, BuiltImagesValidate) {
     EXPECT_NO_THROW(validate_image(image.bytes())) << spec;
     const Header h = Buffer(image.bytes()).header();
     EXPECT_EQ(std::memcmp(h.magic, "SAMERING", 8), 0);
-    EXPECT_EQ(h.format_version, 1u);
+    EXPECT_EQ(h.format_version, 2u);
     EXPECT_EQ(h.header_size, 152u);
     EXPECT_EQ(h.total_size, image.size());
   }
@@ -189,10 +189,10 @@ TEST(RingImage, WrongMagicAndVersionAreNamed) {
   {
     Buffer buf(image.bytes());
     Header h = buf.header();
-    h.format_version = 2;
+    h.format_version = 1;  // version 1 had a cmf-compat algorithm and other header fields
     buf.set_header(h);
     buf.reseal();
-    EXPECT_THAT(rejection(buf.span()), HasSubstr("format version 2"));
+    EXPECT_THAT(rejection(buf.span()), HasSubstr("format version 1"));
   }
   {
     Buffer buf(image.bytes());
@@ -366,26 +366,37 @@ TEST_F(Structural, UnknownAlgorithmAndKeyHash) {
               HasSubstr("unknown key hash 0"));
 }
 
-TEST_F(Structural, CompatModulusMustMatchTotalWeight) {
-  // modulus = (unsigned)(total_weight + 0.5) (CMF compatible_get_server, algorithms.md §1.3).
-  // build_ring turns a compatible-mode ring into a 2^15-entry table, so the compat algorithm is
-  // set by hand on a continuum image (its points are valid for it).
+TEST_F(Structural, VersionOneCompatAlgorithmAndUnknownKeyTransformAreRefused) {
+  // Format 2 writes CMF's compatible mode as a 2^15-entry table: algorithm 2 no longer exists.
   EXPECT_THAT(corrupt(kSmallSpecs[0],
                       [](Buffer& b, Header h) {
-                        h.algorithm = samering::image::kCmfCompat;
-                        h.total_weight = 3.0;
-                        h.modulus = 4;
+                        h.algorithm = 2;
                         b.set_header(h);
                       }),
-              HasSubstr("bad total weight"));
+              HasSubstr("unknown algorithm 2"));
   EXPECT_THAT(corrupt(kSmallSpecs[0],
                       [](Buffer& b, Header h) {
-                        h.algorithm = samering::image::kCmfCompat;
-                        h.total_weight = 0.25;  // modulus 0: a division by zero in pick
-                        h.modulus = 0;
+                        h.key_transform = 1;  // no transform is defined yet
                         b.set_header(h);
                       }),
-              HasSubstr("bad total weight"));
+              HasSubstr("unknown key transform 1"));
+}
+
+TEST_F(Structural, ParamsStringOutOfBoundsOrNotTerminated) {
+  EXPECT_THAT(corrupt(kSmallSpecs[0],
+                      [](Buffer& b, Header h) {
+                        h.params_offset = static_cast<std::uint32_t>(h.strings_size);
+                        h.params_length = 1;
+                        b.set_header(h);
+                      }),
+              HasSubstr("params string"));
+  EXPECT_THAT(corrupt(kSmallSpecs[0],
+                      [](Buffer& b, Header h) {
+                        h.params_offset = h.flavor_offset;
+                        h.params_length = h.flavor_length + 1;  // ends on the next string's first byte
+                        b.set_header(h);
+                      }),
+              HasSubstr("params string"));
 }
 
 TEST_F(Structural, ModuloTableEmpty) {

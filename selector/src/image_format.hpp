@@ -9,16 +9,21 @@
 namespace samering::image {
 
 inline constexpr char kMagic[8] = {'S', 'A', 'M', 'E', 'R', 'I', 'N', 'G'};
-inline constexpr std::uint32_t kFormatVersion = 1;
+// Version 2: CMF's compatible mode and every 15-bit key hash are written as modulo tables by their
+// flavors (version 1's algorithm 2 and its modulus / total_weight fields are gone); key_transform
+// and params take their place. New algorithm, key hash and key transform ids may be added within a
+// version (a reader refuses ids it does not know); ids are never reused.
+inline constexpr std::uint32_t kFormatVersion = 2;
 
 // How the server is found once the key hash is known.
 enum Algorithm : std::uint32_t {
   kContinuum = 1,   // first point >= hash, wrap to the first point
-  kCmfCompat = 2,   // CMF 0.28 compatible_get_server: 15-bit hash scaled onto a double continuum
+  // 2 was version 1's CMF compatible continuum: invalid in version 2.
   kModulo = 3,      // table[hash % table_count]
 };
 
-// How the key is hashed.
+// How the key is hashed: the ids of hash/key_hash.cpp's table (the one place that maps an id to
+// its name and function).
 enum KeyHash : std::uint32_t {
   kCrc32 = 1,        // crc32_add(key_seed, key): zlib crc32 (= twemproxy crc32a, gomemcache)
   kCrc32Hi15 = 2,    // (crc32_add(key_seed, key) >> 16) & 0x7fff  (Cache::Memcached, libhashkit crc)
@@ -33,6 +38,11 @@ enum KeyHash : std::uint32_t {
   kJenkins = 11,
   kTwemproxyHsieh = 12,
   kTwemproxyCrc16 = 13,
+};
+
+// How the key is rewritten before it is hashed (docs/ring-image.md "Key transforms").
+enum KeyTransform : std::uint32_t {
+  kNoTransform = 0,
 };
 
 struct Header {
@@ -51,9 +61,9 @@ struct Header {
   std::uint32_t point_count;
   std::uint32_t table_count;
   std::uint32_t index_bits;      // lookup index over the top bits of the hash (0 = none)
-  std::uint32_t modulus;         // kCmfCompat: (unsigned)(total_weight + 0.5)
+  std::uint32_t key_transform;   // KeyTransform
   std::uint32_t hash_tag;        // twemproxy hash_tag: open | close << 8 | kHashTagOn; 0 = none
-  double total_weight;           // kCmfCompat
+  std::uint32_t params_offset, params_length;  // strings: what a key transform reads (0, 0 = none)
   std::uint64_t servers_offset;  // ServerRecord[server_count]
   std::uint64_t strings_offset;  // NUL-terminated strings referenced by offset
   std::uint64_t strings_size;

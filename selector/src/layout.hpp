@@ -26,14 +26,14 @@ struct RingLayout {
   std::uint32_t key_seed = 0;
   std::uint32_t hashed_prefix_max = 0;
   std::uint32_t hash_tag = 0;  // image::Header::hash_tag
+  image::KeyTransform key_transform = image::kNoTransform;
+  std::string params;          // bytes the key transform reads at pick time (image strings area)
   std::uint32_t min_key_length = 0;
   std::uint32_t max_key_length = 0;
-  // kContinuum / kCmfCompat: in the peer's insertion order; write_image sorts them stably by
-  // value, so among equal values the point inserted first stays first (and wins the lookup).
+  // kContinuum: in the peer's insertion order; write_image sorts them stably by value, so among
+  // equal values the point inserted first stays first (and wins the lookup).
   std::vector<RingPoint> points;
   std::vector<std::uint32_t> table;  // kModulo
-  double total_weight = 0;           // kCmfCompat
-  std::uint32_t modulus = 0;         // kCmfCompat
   std::vector<std::uint32_t> server_points;  // per server, for ServerInfo::points
 };
 
@@ -71,6 +71,24 @@ void check_ring_size(std::uint64_t entries, const char* what);
 // Flavor-level server checks shared by several flavors.
 void require_integer_weights(const RingSpec& spec, const char* why);
 void forbid_names(const RingSpec& spec);
+
+// The modulo table of the flavors that list each server `weight` times (Cache::Memcached,
+// gomemcache's repeated addresses, twemproxy modula): server order[k] (spec order when `order` is
+// empty) appears weight times, consecutively. Weights must be integers (require_integer_weights);
+// checks the table size. Sets algorithm, table and server_points.
+void repeat_servers_by_weight(RingLayout& layout, const RingSpec& spec, std::span<const std::uint32_t> order = {});
+
+// For a layout whose key hash has 15 bits (image::kCrc32Hi15) and more than one server: replaces
+// its continuum or table by the 32,768-entry modulo table of its answer for every hash value, so
+// a pick is one table read (docs/ring-image.md). With one server the layout stays as it is (the
+// pick never hashes).
+void tabulate_15_bit_hashes(RingLayout& layout, std::size_t servers);
+
+// The first point >= h in points sorted by value (stably), wrapping to 0: the continuum lookup,
+// for flavors that compute a table from a ring at build time.
+std::uint32_t continuum_lookup(std::span<const RingPoint> sorted, std::uint32_t h);
+// Sorts points by value, keeping the insertion order of equal values (what write_image does).
+void sort_points(std::vector<RingPoint>& points);
 
 // The CRC-32 chain of Cache::Memcached::Fast ketama and nginx `hash ... consistent`: `count`
 // points, each crc32(host ‖ 0x00 ‖ port ‖ le32(previous point)), the first from previous = 0.

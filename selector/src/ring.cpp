@@ -40,11 +40,10 @@ void Ring::attach(std::span<const std::byte> bytes) {
   index_shift_ = 32 - h.index_bits;
   algorithm_ = h.algorithm;
   key_hash_ = h.key_hash;
+  key_hash_fn_ = hash::find_key_hash(h.key_hash)->fn;  // validate_image refused unknown ids
   key_seed_ = h.key_seed;
   hashed_prefix_max_ = h.hashed_prefix_max;
   hash_tag_ = h.hash_tag;
-  modulus_ = h.modulus;
-  total_weight_ = h.total_weight;
   min_key_ = h.min_key_length;
   max_key_ = h.max_key_length;
 }
@@ -74,7 +73,7 @@ inline std::uint32_t Ring::key_hash(const char* key, std::size_t len) const noex
     return hash_tagged(hash_tag_, key_hash_, key_seed_, key, len);
   if (key_hash_ == image::kCrc32) return hash::crc32_add(key_seed_, key, len);  // the common cases inline
   if (key_hash_ == image::kCrc32Hi15) return (hash::crc32_add(key_seed_, key, len) >> 16) & 0x7fffu;
-  return hash::key_hash(key_hash_, key_seed_, key, len);
+  return key_hash_fn_(key_seed_, key, len);
 }
 
 // Position of the first point >= h, wrapping to 0 past the last point. With equal values the
@@ -102,26 +101,9 @@ std::int32_t Ring::pick(const char* key, std::size_t len) const noexcept {
 }
 
 inline std::int32_t Ring::pick_hash(std::uint32_t h) const noexcept {
-  switch (algorithm_) {
-    case image::kContinuum:
-      return static_cast<std::int32_t>(point_servers_[continuum_position(h)]);
-    case image::kModulo:
-      return static_cast<std::int32_t>(table_[h % table_count_]);
-    case image::kCmfCompat: {
-      // CMF 0.28 dispatch_key.c compatible_get_server: the exact C conversions.
-      std::uint32_t point = h % modulus_;
-      point = static_cast<std::uint32_t>(static_cast<double>(point) / total_weight_ * 4294967295.0 + 0.5);
-      point += 1;
-      return static_cast<std::int32_t>(point_servers_[continuum_position(point)]);
-    }
-  }
-  return -1;  // unreachable: validate_image accepts only the algorithms above
-}
-
-std::vector<std::uint32_t> Ring::table_of_15_bit_hashes() const {
-  std::vector<std::uint32_t> table(32768);
-  for (std::uint32_t h = 0; h < table.size(); ++h) table[h] = static_cast<std::uint32_t>(pick_hash(h));
-  return table;
+  // validate_image accepts exactly these two algorithms.
+  if (algorithm_ == image::kModulo) return static_cast<std::int32_t>(table_[h % table_count_]);
+  return static_cast<std::int32_t>(point_servers_[continuum_position(h)]);
 }
 
 void Ring::pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out) const noexcept {
@@ -190,13 +172,6 @@ std::vector<double> Ring::shares() const {
         for (std::uint32_t h = 0; h < 32768; ++h) share[table_[h % table_count_]] += 1.0 / 32768;
       } else {
         for (std::uint32_t i = 0; i < table_count_; ++i) share[table_[i]] += 1.0 / table_count_;
-      }
-      break;
-    case image::kCmfCompat:
-      for (std::uint32_t h = 0; h < 32768; ++h) {
-        std::uint32_t point = h % modulus_;
-        point = static_cast<std::uint32_t>(static_cast<double>(point) / total_weight_ * 4294967295.0 + 0.5) + 1;
-        share[point_servers_[continuum_position(point)]] += 1.0 / 32768;
       }
       break;
   }

@@ -56,30 +56,11 @@ class StringTable {
 
 }  // namespace
 
+// The one place that writes image bytes (RingImage's storage is private to it).
 class ImageWriter {
  public:
   static RingImage write(const RingSpec& spec, RingLayout& layout) {
-    RingImage image = write_raw(spec, layout);
-    // A 15-bit key hash (Cache::Memcached, CMF compatible mode, libmemcached crc, twemproxy crc32)
-    // has only 32768 values: store the answer for each, computed by the ring itself, and pick with
-    // one table read and no division. Exact by construction; it halves cmf compat's pick
-    // (bench/README.md).
-    if (layout.key_hash == image::kCrc32Hi15 && spec.servers.size() > 1) {
-      const Ring ring(std::move(image));
-      layout.table = ring.table_of_15_bit_hashes();
-      layout.algorithm = image::kModulo;
-      layout.points.clear();
-      layout.total_weight = 0;
-      layout.modulus = 0;
-      image = write_raw(spec, layout);
-    }
-    return image;
-  }
-
- private:
-  static RingImage write_raw(const RingSpec& spec, RingLayout& layout) {
-    std::stable_sort(layout.points.begin(), layout.points.end(),
-                     [](const RingPoint& a, const RingPoint& b) { return a.value < b.value; });
+    sort_points(layout.points);
     const std::size_t n = spec.servers.size();
     const std::size_t pc = layout.points.size();
     const std::uint32_t bits = index_bits_for(pc);
@@ -101,8 +82,12 @@ class ImageWriter {
     h.point_count = static_cast<std::uint32_t>(pc);
     h.table_count = static_cast<std::uint32_t>(layout.table.size());
     h.index_bits = bits;
-    h.modulus = layout.modulus;
-    h.total_weight = layout.total_weight;
+    h.key_transform = layout.key_transform;
+    if (!layout.params.empty()) {
+      const auto params = strings.add(layout.params);
+      h.params_offset = params.offset;
+      h.params_length = params.length;
+    }
     const auto flavor = strings.add(spec.flavor);
     h.flavor_offset = flavor.offset;
     h.flavor_length = flavor.length;
@@ -202,6 +187,7 @@ void validate_image(std::span<const std::byte> bytes) {
       fail(std::string(what) + " string out of bounds");
   };
   check_string(h.flavor_offset, h.flavor_length, "flavor");
+  if (h.params_offset != 0 || h.params_length != 0) check_string(h.params_offset, h.params_length, "params");
   check_string(h.spec_offset, h.spec_length, "spec");
   const auto* records = reinterpret_cast<const ServerRecord*>(base + h.servers_offset);
   for (std::uint32_t i = 0; i < h.server_count; ++i) {
@@ -230,18 +216,14 @@ void validate_image(std::span<const std::byte> bytes) {
   for (std::uint32_t i = 0; i < h.table_count; ++i)
     if (table[i] >= h.server_count) fail("table entry " + std::to_string(i) + " names server " + std::to_string(table[i]));
 
-  if (!hash::known_key_hash(h.key_hash)) fail("unknown key hash " + std::to_string(h.key_hash));
+  if (!hash::find_key_hash(h.key_hash)) fail("unknown key hash " + std::to_string(h.key_hash));
+  if (h.key_transform != image::kNoTransform) fail("unknown key transform " + std::to_string(h.key_transform));
   if (h.hash_tag && (h.hash_tag & ~(image::kHashTagOn | 0xffffu)) != 0) fail("bad hash tag");
   if (h.max_key_length && h.min_key_length > h.max_key_length) fail("key length range empty");
   const bool single = h.server_count == 1;
   switch (h.algorithm) {
     case image::kContinuum:
       if (!single && h.point_count == 0) fail("continuum without points");
-      break;
-    case image::kCmfCompat:
-      if (!single && (h.point_count == 0 || !(h.total_weight >= 0.5 && h.total_weight < 4e9) ||
-                      h.modulus != static_cast<std::uint32_t>(h.total_weight + 0.5)))
-        fail("compatible continuum without points or with a bad total weight");
       break;
     case image::kModulo:
       if (!single && h.table_count == 0) fail("modulo table empty");

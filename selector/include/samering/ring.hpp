@@ -89,11 +89,8 @@ class Ring {
  private:
   Ring() = default;
   void attach(std::span<const std::byte> bytes);
-  friend class ImageWriter;  // builds 15-bit tables with pick_hash
   std::uint32_t key_hash(const char* key, std::size_t len) const noexcept;
   std::int32_t pick_hash(std::uint32_t h) const noexcept;
-  // pick_hash(h) for every h < 2^15: the whole ring of a flavor whose key hash has 15 bits.
-  std::vector<std::uint32_t> table_of_15_bit_hashes() const;
   std::uint32_t continuum_position(std::uint32_t h) const noexcept;
 
   std::shared_ptr<const void> owner_;
@@ -109,11 +106,10 @@ class Ring {
   std::uint32_t index_shift_ = 32;
   std::uint32_t algorithm_ = 0;
   std::uint32_t key_hash_ = 0;
+  std::uint32_t (*key_hash_fn_)(std::uint32_t seed, const char* key, std::size_t len) noexcept = nullptr;
   std::uint32_t key_seed_ = 0;
   std::uint32_t hashed_prefix_max_ = 0;
   std::uint32_t hash_tag_ = 0;
-  std::uint32_t modulus_ = 0;
-  double total_weight_ = 0;
   std::size_t min_key_ = 0;
   std::size_t max_key_ = 0;
 };

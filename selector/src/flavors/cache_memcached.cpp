@@ -15,17 +15,10 @@ RingLayout build_cache_memcached(const RingSpec& spec) {
   forbid_names(spec);
   require_integer_weights(spec, "Cache::Memcached repeats a server int(weight) times");
 
-  std::uint64_t total_weight_entries = 0;
-  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
-  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
-  layout.algorithm = image::kModulo;
   layout.key_hash = image::kCrc32Hi15;
-  for (std::uint32_t i = 0; i < spec.servers.size(); ++i) {
-    const auto times = static_cast<std::uint32_t>(spec.servers[i].weight);
-    layout.table.insert(layout.table.end(), times, i);
-    layout.server_points.push_back(times);
-  }
+  repeat_servers_by_weight(layout, spec);
+  tabulate_15_bit_hashes(layout, spec.servers.size());
   return layout;
 }
 

@@ -1,7 +1,8 @@
 // Flavor "cmf": Cache::Memcached::Fast 0.28 (src/dispatch_key.c, Fast.xs, src/client.c).
 //   ketama_points > 0: the crc32-chain ring (ketama_crc32_add_server / ketama_crc32_get_server);
 //   ketama_points = 0 (CMF's default): the Cache::Memcached-compatible continuum
-//   (compatible_add_server / compatible_get_server).
+//   (compatible_add_server / compatible_get_server), written as the 32,768-entry table of its
+//   answer for every 15-bit key hash (the only inputs compatible_get_server can see).
 // Options: ketama_points, namespace, hash_namespace. Weights may be fractional.
 #include "../layout.hpp"
 #include "samering/hash.hpp"
@@ -64,7 +65,6 @@ RingLayout build_cmf(const RingSpec& spec) {
   // compatible_add_server: each server occupies a share of [0, 2^32-1] proportional to its weight;
   // adding one rescales the existing points with the exact C conversions:
   //   `p->point -= (double) p->point * scale;`  (unsigned -= double: truncation)
-  layout.algorithm = image::kCmfCompat;
   layout.key_hash = image::kCrc32Hi15;  // `(crc32 >> 16) & 0x7fff`, from the same prefix state
   std::vector<std::uint32_t> points;
   double total = 0.0;
@@ -81,9 +81,21 @@ RingLayout build_cmf(const RingSpec& spec) {
     throw SpecError("servers", "the weights add up to less than 0.5: Cache::Memcached::Fast's compatible mode "
                                "divides by zero here");
   if (total >= 4e9) throw SpecError("servers", "the weights add up to more than 4e9");
-  for (std::uint32_t i = 0; i < n; ++i) layout.points.push_back({points[i], i});
-  layout.total_weight = total;
-  layout.modulus = static_cast<std::uint32_t>(total + 0.5);
+  std::vector<RingPoint> continuum;
+  for (std::uint32_t i = 0; i < n; ++i) continuum.push_back({points[i], i});
+  sort_points(continuum);
+  // compatible_get_server, with the exact C conversions, for every hash the key can have:
+  //   point = hash % (unsigned)(total_weight + 0.5);
+  //   point = (double) point / total_weight * 0xFFFFFFFF + 0.5;  ++point;  then the continuum.
+  const auto modulus = static_cast<std::uint32_t>(total + 0.5);
+  layout.algorithm = image::kModulo;
+  layout.table.resize(n == 1 ? 1 : 32768);  // one server: picked without hashing
+  for (std::uint32_t h = 0; n > 1 && h < layout.table.size(); ++h) {
+    std::uint32_t point = h % modulus;
+    point = static_cast<std::uint32_t>(static_cast<double>(point) / total * 4294967295.0 + 0.5);
+    point += 1;
+    layout.table[h] = continuum_lookup(continuum, point);
+  }
   return layout;
 }
 

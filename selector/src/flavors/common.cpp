@@ -1,4 +1,5 @@
 // Ring-building pieces shared by several flavors (declared in layout.hpp).
+#include <algorithm>
 #include <cmath>
 
 #include "../hash/key_hash.hpp"
@@ -43,6 +44,48 @@ void add_md5_points(RingLayout& layout, std::string_view name, std::uint32_t ind
   std::uint32_t words[4];
   hash::md5_words(name.data(), name.size(), words);
   for (std::uint32_t w : words) layout.points.push_back({w, index});
+}
+
+void repeat_servers_by_weight(RingLayout& layout, const RingSpec& spec, std::span<const std::uint32_t> order) {
+  std::uint64_t entries = 0;
+  for (const auto& s : spec.servers) entries += static_cast<std::uint64_t>(s.weight);
+  check_ring_size(entries, "table entries (one per unit of weight)");
+  layout.algorithm = image::kModulo;
+  layout.server_points.assign(spec.servers.size(), 0);
+  const auto add = [&](std::uint32_t i) {
+    const auto times = static_cast<std::uint32_t>(spec.servers[i].weight);
+    layout.table.insert(layout.table.end(), times, i);
+    layout.server_points[i] = times;
+  };
+  if (order.empty()) {
+    for (std::uint32_t i = 0; i < spec.servers.size(); ++i) add(i);
+  } else {
+    for (std::uint32_t i : order) add(i);
+  }
+}
+
+void sort_points(std::vector<RingPoint>& points) {
+  std::stable_sort(points.begin(), points.end(), [](const RingPoint& a, const RingPoint& b) { return a.value < b.value; });
+}
+
+std::uint32_t continuum_lookup(std::span<const RingPoint> sorted, std::uint32_t h) {
+  const auto it = std::lower_bound(sorted.begin(), sorted.end(), h,
+                                   [](const RingPoint& p, std::uint32_t v) { return p.value < v; });
+  return (it == sorted.end() ? sorted.front() : *it).server;
+}
+
+void tabulate_15_bit_hashes(RingLayout& layout, std::size_t servers) {
+  if (layout.key_hash != image::kCrc32Hi15 || servers < 2) return;
+  std::vector<std::uint32_t> table(32768);
+  if (layout.algorithm == image::kModulo) {
+    for (std::uint32_t h = 0; h < table.size(); ++h) table[h] = layout.table[h % layout.table.size()];
+  } else {
+    sort_points(layout.points);
+    for (std::uint32_t h = 0; h < table.size(); ++h) table[h] = continuum_lookup(layout.points, h);
+    layout.points.clear();
+  }
+  layout.algorithm = image::kModulo;
+  layout.table = std::move(table);
 }
 
 image::KeyHash lookup_hash(const std::string& name, std::span<const HashName> table, const char* peer) {

@@ -22,18 +22,10 @@ RingLayout build_gomemcache(const RingSpec& spec) {
                         "gomemcache has no weights: set options.repeat_by_weight to list a server weight times");
   }
 
-  std::uint64_t total_weight_entries = 0;
-  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
-  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
-  layout.algorithm = image::kModulo;
   layout.key_hash = image::kCrc32;
   layout.hashed_prefix_max = 256;
-  for (std::uint32_t i = 0; i < spec.servers.size(); ++i) {
-    const auto times = static_cast<std::uint32_t>(spec.servers[i].weight);
-    layout.table.insert(layout.table.end(), times, i);
-    layout.server_points.push_back(times);
-  }
+  repeat_servers_by_weight(layout, spec);
   return layout;
 }
 

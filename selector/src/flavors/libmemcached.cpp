@@ -74,6 +74,7 @@ RingLayout build_libmemcached(const RingSpec& spec) {
       layout.table.push_back(i);
       layout.server_points.push_back(1);
     }
+    tabulate_15_bit_hashes(layout, n);  // hash "crc" has 15 bits
     return layout;
   }
   const bool spy = distribution == "ketama-spy";
@@ -124,6 +125,7 @@ RingLayout build_libmemcached(const RingSpec& spec) {
     layout.server_points.push_back(weighted ? points / 4 * 4 : points);
   }
   if (layout.points.empty()) throw SpecError("servers", "no server gets a ring point");
+  tabulate_15_bit_hashes(layout, n);  // hash "crc" has 15 bits
   return layout;
 }
 

@@ -65,9 +65,6 @@ RingLayout build_twemproxy(const RingSpec& spec) {
                       "has the same ring name \"" + names[order[k]] + "\" as servers[" + std::to_string(order[k - 1]) +
                           "] (twemproxy refuses such a pool)");
 
-  std::uint64_t total_weight_entries = 0;
-  for (const auto& s : spec.servers) total_weight_entries += static_cast<std::uint64_t>(s.weight);
-  check_ring_size(total_weight_entries, "table entries (one per unit of weight)");
   RingLayout layout;
   layout.key_hash = hash;
   layout.min_key_length = 1;
@@ -75,17 +72,13 @@ RingLayout build_twemproxy(const RingSpec& spec) {
   if (!hash_tag.empty())
     layout.hash_tag = static_cast<unsigned char>(hash_tag[0]) | static_cast<unsigned char>(hash_tag[1]) << 8 |
                       image::kHashTagOn;
-  layout.server_points.assign(n, 0);
 
   if (distribution == "modula") {
-    layout.algorithm = image::kModulo;
-    for (std::uint32_t i : order) {
-      const auto times = static_cast<std::uint32_t>(spec.servers[i].weight);
-      layout.table.insert(layout.table.end(), times, i);
-      layout.server_points[i] = times;
-    }
+    repeat_servers_by_weight(layout, spec, order);
+    tabulate_15_bit_hashes(layout, n);  // hash "crc32" has 15 bits
     return layout;
   }
+  layout.server_points.assign(n, 0);
 
   layout.algorithm = image::kContinuum;
   std::uint64_t total_weight = 0;
@@ -101,6 +94,7 @@ RingLayout build_twemproxy(const RingSpec& spec) {
     layout.server_points[i] = points / 4 * 4;
   }
   if (layout.points.empty()) throw SpecError("servers", "no server gets a ring point");
+  tabulate_15_bit_hashes(layout, n);  // hash "crc32" has 15 bits
   return layout;
 }
 

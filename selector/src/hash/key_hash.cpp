@@ -89,29 +89,51 @@ void md5_words(const char* data, std::size_t len, std::uint32_t out[4]) noexcept
              std::uint32_t{d[4 * i + 1]} << 8 | d[4 * i];
 }
 
-bool known_key_hash(std::uint32_t id) noexcept { return id >= image::kCrc32 && id <= image::kTwemproxyCrc16; }
+namespace {
 
-std::uint32_t key_hash(std::uint32_t id, std::uint32_t seed, const char* key, std::size_t len) noexcept {
-  switch (id) {
-    case image::kCrc32: return crc32_add(seed, key, len);
-    case image::kCrc32Hi15: return (crc32_add(seed, key, len) >> 16) & 0x7fffu;
-    case image::kOneAtATime: return libhashkit_one_at_a_time(key, len);
-    case image::kMd5: {  // libhashkit md5: the first little-endian word of the digest
-      unsigned char d[16];
-      MD5(reinterpret_cast<const unsigned char*>(key), len, d);
-      return std::uint32_t{d[3]} << 24 | std::uint32_t{d[2]} << 16 | std::uint32_t{d[1]} << 8 | d[0];
-    }
-    case image::kFnv1_64: return libhashkit_fnv1_64(key, len);
-    case image::kFnv1a_64: return libhashkit_fnv1a_64(key, len);
-    case image::kFnv1_32: return libhashkit_fnv1_32(key, len);
-    case image::kFnv1a_32: return libhashkit_fnv1a_32(key, len);
-    case image::kMurmur: return libhashkit_murmur(key, len);
-    case image::kMurmur3: return libhashkit_murmur3(key, len);
-    case image::kJenkins: return libhashkit_jenkins(key, len);
-    case image::kTwemproxyHsieh: return twemproxy_hsieh(key, len);
-    case image::kTwemproxyCrc16: return twemproxy_crc16(key, len);
-  }
-  return 0;
+std::uint32_t md5_first_word(const char* key, std::size_t len) noexcept {
+  unsigned char d[16];
+  MD5(reinterpret_cast<const unsigned char*>(key), len, d);
+  return std::uint32_t{d[3]} << 24 | std::uint32_t{d[2]} << 16 | std::uint32_t{d[1]} << 8 | d[0];
+}
+
+// libhashkit's functions take (key, length); the table's take a CRC seed first.
+template <std::uint32_t (*F)(const char*, std::size_t)>
+std::uint32_t unseeded(std::uint32_t, const char* key, std::size_t len) noexcept {
+  return F(key, len);
+}
+
+constexpr KeyHashInfo kKeyHashes[] = {
+    {image::kCrc32, "crc32", [](std::uint32_t seed, const char* k, std::size_t n) noexcept { return crc32_add(seed, k, n); }},
+    {image::kCrc32Hi15, "crc32_hi15",
+     [](std::uint32_t seed, const char* k, std::size_t n) noexcept { return (crc32_add(seed, k, n) >> 16) & 0x7fffu; }},
+    {image::kOneAtATime, "one_at_a_time", unseeded<libhashkit_one_at_a_time>},
+    {image::kMd5, "md5", unseeded<md5_first_word>},  // libhashkit md5: the first little-endian word
+    {image::kFnv1_64, "fnv1_64", unseeded<libhashkit_fnv1_64>},
+    {image::kFnv1a_64, "fnv1a_64", unseeded<libhashkit_fnv1a_64>},
+    {image::kFnv1_32, "fnv1_32", unseeded<libhashkit_fnv1_32>},
+    {image::kFnv1a_32, "fnv1a_32", unseeded<libhashkit_fnv1a_32>},
+    {image::kMurmur, "murmur", unseeded<libhashkit_murmur>},
+    {image::kMurmur3, "murmur3", unseeded<libhashkit_murmur3>},
+    {image::kJenkins, "jenkins", unseeded<libhashkit_jenkins>},
+    {image::kTwemproxyHsieh, "twemproxy_hsieh", unseeded<twemproxy_hsieh>},
+    {image::kTwemproxyCrc16, "twemproxy_crc16", unseeded<twemproxy_crc16>},
+};
+
+// The table in id order without gaps, so that an id finds its entry by index.
+constexpr bool dense() {
+  for (std::size_t i = 0; i < std::size(kKeyHashes); ++i)
+    if (kKeyHashes[i].id != i + 1) return false;
+  return true;
+}
+static_assert(dense(), "kKeyHashes must list ids 1, 2, 3, ... in order");
+
+}  // namespace
+
+std::span<const KeyHashInfo> key_hashes() noexcept { return kKeyHashes; }
+
+const KeyHashInfo* find_key_hash(std::uint32_t id) noexcept {
+  return id >= 1 && id <= std::size(kKeyHashes) ? &kKeyHashes[id - 1] : nullptr;
 }
 
 }  // namespace samering::hash

@@ -1,8 +1,10 @@
-// The key hashes of every flavor, by image::KeyHash id. Internal to the selector.
+// The key hashes of every flavor, by image::KeyHash id: one table (key_hash.cpp) maps an id to its
+// name (docs/ring-image.md) and its function. Internal to the selector.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "../image_format.hpp"
 
@@ -15,10 +17,23 @@ std::uint32_t twemproxy_hsieh(const char* key, std::size_t len) noexcept;
 // md5(data) as 4 little-endian words: word(i) = md5w(data, i) (libhashkit md5 signature).
 void md5_words(const char* data, std::size_t len, std::uint32_t out[4]) noexcept;
 
-// The key hash `id` of key[0, len). `seed` is a CRC state for kCrc32/kCrc32Hi15 only.
-std::uint32_t key_hash(std::uint32_t id, std::uint32_t seed, const char* key, std::size_t len) noexcept;
+// A key hash of key[0, len). `seed` is a CRC state, used by the crc32 hashes only.
+using KeyHashFn = std::uint32_t (*)(std::uint32_t seed, const char* key, std::size_t len) noexcept;
 
-// Whether `id` is a known key hash.
-bool known_key_hash(std::uint32_t id) noexcept;
+struct KeyHashInfo {
+  image::KeyHash id;
+  const char* name;  // as docs/ring-image.md names it
+  KeyHashFn fn;
+};
+
+// Every key hash this build knows, in id order.
+std::span<const KeyHashInfo> key_hashes() noexcept;
+// The entry of `id`, or nullptr when this build does not know it (an image from a newer writer).
+const KeyHashInfo* find_key_hash(std::uint32_t id) noexcept;
+
+// The key hash `id` (which must be known) of key[0, len).
+inline std::uint32_t key_hash(std::uint32_t id, std::uint32_t seed, const char* key, std::size_t len) noexcept {
+  return find_key_hash(id)->fn(seed, key, len);
+}
 
 }  // namespace samering::hash
