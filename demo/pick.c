@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     size_t len = strcspn(line, "\n");
     int i = selector_pick(sel, line, len);
     if (i < 0) {
-      fprintf(stderr, "samering-c-pick: %s\n", selector_strerror(i));
+      fprintf(stderr, "samering-c-pick: %s\n", samering_strerror(i));
       selector_free(sel);
       return 2;
     }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Builds a selector from json, picks each of n keys from C (one by one and with pick_many) and
- * writes the indices to out; returns SELECTOR_OK, a negative code, or -100 if the two disagree.
+ * writes the indices to out; returns SAMERING_OK, a negative code, or -100 if the two disagree.
  * The server address of out[0] is copied into first_address (NUL-terminated). */
 int samering_c99_pick(const char *json, size_t json_len, const char *const *keys, const size_t *lens, size_t n,
                       int *out, char *first_address, size_t first_address_len) {
@@ -15,18 +15,18 @@ int samering_c99_pick(const char *json, size_t json_len, const char *const *keys
   int many[16];
   size_t i;
   int rc = selector_new_from_json(json, json_len, &sel, err, sizeof err);
-  if (rc != SELECTOR_OK) return rc;
+  if (rc != SAMERING_OK) return rc;
   if (n > sizeof many / sizeof many[0]) {
     selector_free(sel);
-    return SELECTOR_EINVAL;
+    return SAMERING_EINVAL;
   }
   for (i = 0; i < n; ++i) out[i] = selector_pick(sel, keys[i], lens[i]);
-  rc = selector_pick_many(sel, keys, lens, n, many);
-  if (rc == SELECTOR_OK) {
+  rc = selector_pick_many(sel, keys, lens, n, many, NULL, NULL);
+  if (rc == SAMERING_OK) {
     for (i = 0; i < n; ++i)
       if (many[i] != out[i]) rc = -100;
   }
-  if (rc == SELECTOR_OK && n > 0 && first_address && first_address_len > 0) {
+  if (rc == SAMERING_OK && n > 0 && first_address && first_address_len > 0) {
     const char *addr = selector_server(sel, out[0]);
     if (!addr) {
       rc = -101;
@@ -52,12 +52,12 @@ int samering_c99_bad_spec(const char *json, char *errbuf, size_t errlen, int *ou
 
 /* Every code has a name. Returns the number of codes with a NULL or empty name. */
 int samering_c99_strerror_gaps(void) {
-  static const int codes[] = {SELECTOR_OK,     SELECTOR_EINVAL,  SELECTOR_ESPEC,  SELECTOR_EIO,
-                              SELECTOR_EKEY,   SELECTOR_ENOMEM,  SELECTOR_EIMAGE, SELECTOR_EINTERNAL};
+  static const int codes[] = {SAMERING_OK,     SAMERING_EINVAL,  SAMERING_ESPEC,  SAMERING_EIO,
+                              SAMERING_EKEY,   SAMERING_ENOMEM,  SAMERING_EIMAGE, SAMERING_EINTERNAL};
   int gaps = 0;
   size_t i;
   for (i = 0; i < sizeof codes / sizeof codes[0]; ++i) {
-    const char *s = selector_strerror(codes[i]);
+    const char *s = samering_strerror(codes[i]);
     if (!s || !*s) ++gaps;
   }
   return gaps;

@@ -114,7 +114,7 @@ Outcome check_vector_file(const fs::path& path) {
   char err[512] = "";
   selector_t* sel = nullptr;
   const int rc = selector_new_from_json(v.spec.data(), v.spec.size(), &sel, err, sizeof err);
-  if (rc != SELECTOR_OK || !sel)
+  if (rc != SAMERING_OK || !sel)
     throw std::runtime_error(name + ": the C API refuses the spec (" + std::to_string(rc) + "): " + err);
   std::unique_ptr<selector_t, decltype(&selector_free)> guard(sel, selector_free);
   if (selector_server_count(sel) != static_cast<int>(ring.size()))
@@ -131,19 +131,45 @@ Outcome check_vector_file(const fs::path& path) {
   std::vector<std::int32_t> many_cpp(v.cases.size(), -100);
   ring.pick_many(views.data(), views.size(), many_cpp.data());
   std::vector<int> many_c(v.cases.size(), -100);
-  if (selector_pick_many(sel, ptrs.data(), lens.data(), lens.size(), many_c.data()) != SELECTOR_OK)
+  std::vector<const char*> many_addresses(v.cases.size(), nullptr);
+  std::uint64_t many_generation = 99;
+  if (selector_pick_many(sel, ptrs.data(), lens.data(), lens.size(), many_c.data(), many_addresses.data(),
+                         &many_generation) != SAMERING_OK || many_generation != 0)
     throw std::runtime_error(name + ": selector_pick_many failed");
+  // The image the C handle hands out loads into a selector that picks the same.
+  const void* image = nullptr;
+  size_t image_len = 0;
+  selector_t* reloaded = nullptr;
+  if (selector_image(sel, &image, &image_len) != SAMERING_OK ||
+      selector_new_from_image(image, image_len, &reloaded, err, sizeof err) != SAMERING_OK)
+    throw std::runtime_error(name + ": selector_image does not load again: " + err);
+  std::unique_ptr<selector_t, decltype(&selector_free)> reloaded_guard(reloaded, selector_free);
 
   for (std::size_t i = 0; i < v.cases.size(); ++i) {
     const Case& c = v.cases[i];
     const int cpp = ring.pick(c.key);
     const int cc = selector_pick(sel, c.key.data(), c.key.size());
-    if (cpp == c.expected && cc == c.expected && many_cpp[i] == c.expected && many_c[i] == c.expected) continue;
+    // selector_pick_server and pick_many's addresses: the peer's server, as written in the spec.
+    const char* address = nullptr;
+    std::uint64_t generation = 99;
+    const int cs = selector_pick_server(sel, c.key.data(), c.key.size(), &generation, &address);
+    const std::string_view expected_address =
+        c.expected >= 0 && static_cast<std::size_t>(c.expected) < ring.size()
+            ? ring.server(static_cast<std::size_t>(c.expected)).address
+            : std::string_view();
+    const bool addresses_ok = cs == c.expected && generation == 0 && address && address == expected_address &&
+                              many_addresses[i] && many_addresses[i] == expected_address;
+    const bool image_ok = selector_pick(reloaded, c.key.data(), c.key.size()) == c.expected;
+    if (cpp == c.expected && cc == c.expected && many_cpp[i] == c.expected && many_c[i] == c.expected && addresses_ok &&
+        image_ok)
+      continue;
     if (++out.mismatches > kMaxReported) continue;
     std::ostringstream msg;
     msg << name << ": case " << i << " key " << samering_test::hex(c.key) << " (" << c.key.size()
         << " bytes): peer " << v.peer << " " << v.peer_version << " picked " << c.expected << ", C++ pick " << cpp
-        << ", C++ pick_many " << many_cpp[i] << ", C selector_pick " << cc << ", C selector_pick_many " << many_c[i];
+        << ", C++ pick_many " << many_cpp[i] << ", C selector_pick " << cc << ", C selector_pick_many " << many_c[i]
+        << ", C selector_pick_server " << cs << (addresses_ok ? "" : " (wrong address or generation)")
+        << (image_ok ? "" : ", the image's selector differs");
     if (c.expected >= 0 && static_cast<std::size_t>(c.expected) < ring.size() && cpp >= 0 &&
         static_cast<std::size_t>(cpp) < ring.size())
       msg << " (" << ring.server(static_cast<std::size_t>(c.expected)).address << " vs "

@@ -2,6 +2,8 @@
 // catches and turns them into codes. The per-key codes are samering::Status's values.
 #include "samering/client.h"
 
+#include "boundary.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,68 +34,26 @@ namespace {
 
 using samering::Status;
 
-static_assert(static_cast<int>(Status::ok) == CLIENT_OK && static_cast<int>(Status::not_found) == CLIENT_NOT_FOUND &&
-                  static_cast<int>(Status::not_stored) == CLIENT_NOT_STORED &&
-                  static_cast<int>(Status::exists) == CLIENT_EXISTS &&
-                  static_cast<int>(Status::invalid_argument) == CLIENT_EINVAL &&
-                  static_cast<int>(Status::bad_key) == CLIENT_EKEY &&
-                  static_cast<int>(Status::server_down) == CLIENT_EDOWN &&
-                  static_cast<int>(Status::timeout) == CLIENT_ETIMEOUT &&
-                  static_cast<int>(Status::too_large) == CLIENT_ETOOLARGE &&
-                  static_cast<int>(Status::server_error) == CLIENT_ESERVER &&
-                  static_cast<int>(Status::connection_lost) == CLIENT_ECONNLOST &&
-                  static_cast<int>(Status::protocol_error) == CLIENT_EPROTO &&
-                  static_cast<int>(Status::no_memory) == CLIENT_ENOMEM &&
-                  static_cast<int>(Status::internal) == CLIENT_EINTERNAL,
-              "samering::Status and the CLIENT_* codes must agree");
+static_assert(static_cast<int>(Status::ok) == SAMERING_OK && static_cast<int>(Status::not_found) == SAMERING_NOT_FOUND &&
+                  static_cast<int>(Status::not_stored) == SAMERING_NOT_STORED &&
+                  static_cast<int>(Status::exists) == SAMERING_EXISTS &&
+                  static_cast<int>(Status::invalid_argument) == SAMERING_EINVAL &&
+                  static_cast<int>(Status::bad_key) == SAMERING_EKEY &&
+                  static_cast<int>(Status::server_down) == SAMERING_EDOWN &&
+                  static_cast<int>(Status::timeout) == SAMERING_ETIMEDOUT &&
+                  static_cast<int>(Status::too_large) == SAMERING_ETOOLARGE &&
+                  static_cast<int>(Status::server_error) == SAMERING_ESERVER &&
+                  static_cast<int>(Status::connection_lost) == SAMERING_ECONNLOST &&
+                  static_cast<int>(Status::protocol_error) == SAMERING_EPROTO &&
+                  static_cast<int>(Status::no_memory) == SAMERING_ENOMEM &&
+                  static_cast<int>(Status::internal) == SAMERING_EINTERNAL,
+              "samering::Status and the status codes of samering/common.h must agree");
 
-void write_error(char* errbuf, std::size_t errlen, const std::string& message) {
-  if (!errbuf || errlen == 0) return;
-  const std::size_t n = std::min(message.size(), errlen - 1);
-  std::memcpy(errbuf, message.data(), n);
-  errbuf[n] = '\0';
-}
+using samering::c_api::write_error;
 
 template <typename Make>
 int make_client(client_t** out, char* errbuf, std::size_t errlen, Make make) {
-  if (!out) {
-    write_error(errbuf, errlen, "out must not be NULL");
-    return CLIENT_EINVAL;
-  }
-  *out = nullptr;
-  write_error(errbuf, errlen, "");
-  try {
-    *out = new client(make());
-    return CLIENT_OK;
-  } catch (const samering::SpecError& e) {
-    write_error(errbuf, errlen, e.what());
-    return CLIENT_ESPEC;
-  } catch (const samering::ImageError& e) {
-    write_error(errbuf, errlen, e.what());
-    return CLIENT_EIMAGE;
-  } catch (const std::bad_alloc&) {
-    write_error(errbuf, errlen, "out of memory");
-    return CLIENT_ENOMEM;
-  } catch (const std::exception& e) {
-    write_error(errbuf, errlen, e.what());
-    return CLIENT_EINTERNAL;
-  } catch (...) {
-    write_error(errbuf, errlen, "unknown error");
-    return CLIENT_EINTERNAL;
-  }
-}
-
-bool read_file(const char* path, std::string& text) {
-  std::FILE* f = std::fopen(path, "rb");
-  if (!f) return false;
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool ok = !std::ferror(f);
-  const int saved = errno;
-  std::fclose(f);
-  errno = saved;
-  return ok;
+  return samering::c_api::construct(out, errbuf, errlen, [&] { return new client(make()); });
 }
 
 // A C++ call's Status as a C code; a failure copies the client's message.
@@ -107,18 +67,10 @@ int fail(client_t* c, int code, const char* message) {
   return code;
 }
 
-// Runs f, turning an escaped exception into a code (bad_alloc: CLIENT_ENOMEM).
+// Runs f, turning an escaped exception into a code (bad_alloc: SAMERING_ENOMEM) with its message.
 template <typename F>
 int guarded(client_t* c, F f) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return fail(c, CLIENT_ENOMEM, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(c, CLIENT_EINTERNAL, e.what());
-  } catch (...) {
-    return fail(c, CLIENT_EINTERNAL, "unknown error");
-  }
+  return samering::c_api::guard(c->last_error, f);
 }
 
 bool bad_key_args(const char* key, std::size_t len) { return !key && len; }
@@ -131,8 +83,8 @@ samering::Reply reply_of(int opts) {
 
 int store_one(client_t* c, samering::StoreCommand command, const char* key, std::size_t key_len, std::uint64_t cas,
               const void* value, std::size_t value_len, std::uint32_t flags, std::int64_t exptime, int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (bad_key_args(key, key_len) || (!value && value_len)) return fail(c, CLIENT_EINVAL, "NULL key or value");
+  if (!c) return SAMERING_EINVAL;
+  if (bad_key_args(key, key_len) || (!value && value_len)) return fail(c, SAMERING_EINVAL, "NULL key or value");
   return guarded(c, [&]() -> int {
     return code(c, c->mc.store(command, view(key, key_len), view(static_cast<const char*>(value), value_len), flags,
                                exptime, cas, reply_of(opts)));
@@ -140,8 +92,8 @@ int store_one(client_t* c, samering::StoreCommand command, const char* key, std:
 }
 
 int retrieve_one(client_t* c, const char* key, std::size_t key_len, client_value_t* out, bool with_cas) {
-  if (!c) return CLIENT_EINVAL;
-  if (bad_key_args(key, key_len) || !out) return fail(c, CLIENT_EINVAL, "NULL key or out");
+  if (!c) return SAMERING_EINVAL;
+  if (bad_key_args(key, key_len) || !out) return fail(c, SAMERING_EINVAL, "NULL key or out");
   return guarded(c, [&]() -> int {
     const Status s = with_cas ? c->mc.gets(view(key, key_len), c->item) : c->mc.get(view(key, key_len), c->item);
     if (s == Status::ok) {
@@ -177,9 +129,9 @@ struct HitForward {
 
 int retrieve_multi(client_t* c, const char* const* keys, const std::size_t* key_lens, std::size_t n, int* status,
                    client_hit_fn on_hit, void* ctx, bool with_cas) {
-  if (!c) return CLIENT_EINVAL;
+  if (!c) return SAMERING_EINVAL;
   return guarded(c, [&]() -> int {
-    if (!load_keys(c, keys, key_lens, n)) return fail(c, CLIENT_EINVAL, "NULL keys, lengths or key");
+    if (!load_keys(c, keys, key_lens, n)) return fail(c, SAMERING_EINVAL, "NULL keys, lengths or key");
     c->status.assign(n, Status::not_found);
     const HitForward forward{on_hit, ctx};
     const std::size_t hits =
@@ -196,8 +148,8 @@ int retrieve_multi(client_t* c, const char* const* keys, const std::size_t* key_
 
 int arith_one(client_t* c, bool incr, const char* key, std::size_t key_len, std::uint64_t delta, std::uint64_t* value,
               int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (bad_key_args(key, key_len)) return fail(c, CLIENT_EINVAL, "NULL key");
+  if (!c) return SAMERING_EINVAL;
+  if (bad_key_args(key, key_len)) return fail(c, SAMERING_EINVAL, "NULL key");
   return guarded(c, [&]() -> int {
     const auto k = view(key, key_len);
     return code(c, incr ? c->mc.incr(k, delta, value, reply_of(opts)) : c->mc.decr(k, delta, value, reply_of(opts)));
@@ -205,12 +157,12 @@ int arith_one(client_t* c, bool incr, const char* key, std::size_t key_len, std:
 }
 
 int arith_multi(client_t* c, bool incr, client_arith_t* items, std::size_t n, int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (n && !items) return fail(c, CLIENT_EINVAL, "NULL items");
+  if (!c) return SAMERING_EINVAL;
+  if (n && !items) return fail(c, SAMERING_EINVAL, "NULL items");
   return guarded(c, [&]() -> int {
     c->arith.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-      if (bad_key_args(items[i].key, items[i].key_len)) return fail(c, CLIENT_EINVAL, "NULL key");
+      if (bad_key_args(items[i].key, items[i].key_len)) return fail(c, SAMERING_EINVAL, "NULL key");
       c->arith[i] = samering::ArithItem{view(items[i].key, items[i].key_len), items[i].delta, 0, Status::ok};
     }
     const std::size_t ok =
@@ -236,7 +188,7 @@ int client_new_from_json(const char* json, size_t len, client_t** out, char* err
   if (!json && len) {
     write_error(errbuf, errlen, "json must not be NULL");
     if (out) *out = nullptr;
-    return CLIENT_EINVAL;
+    return SAMERING_EINVAL;
   }
   return make_client(out, errbuf, errlen,
                      [&] { return samering::ring_from_json(std::string_view(json ? json : "", len)); });
@@ -246,12 +198,12 @@ int client_new_from_file(const char* path, client_t** out, char* errbuf, size_t 
   if (out) *out = nullptr;
   if (!path) {
     write_error(errbuf, errlen, "path must not be NULL");
-    return CLIENT_EINVAL;
+    return SAMERING_EINVAL;
   }
-  std::string text;
-  if (!read_file(path, text)) {
-    write_error(errbuf, errlen, std::string(path) + ": cannot read spec file: " + std::strerror(errno));
-    return CLIENT_EIO;
+  std::string text, error;
+  if (!samering::c_api::read_file(path, "spec file", text, error)) {
+    write_error(errbuf, errlen, error);
+    return SAMERING_EIO;
   }
   return make_client(out, errbuf, errlen, [&] {
     try {
@@ -266,7 +218,7 @@ int client_new_from_image(const void* bytes, size_t len, client_t** out, char* e
   if (!bytes && len) {
     write_error(errbuf, errlen, "bytes must not be NULL");
     if (out) *out = nullptr;
-    return CLIENT_EINVAL;
+    return SAMERING_EINVAL;
   }
   return make_client(out, errbuf, errlen, [&] {
     return samering::Ring(samering::RingImage::from_bytes({static_cast<const std::byte*>(bytes), len}));
@@ -276,8 +228,8 @@ int client_new_from_image(const void* bytes, size_t len, client_t** out, char* e
 void client_free(client_t* c) { delete c; }
 
 int client_set_option(client_t* c, int option, int64_t value) {
-  if (!c) return CLIENT_EINVAL;
-  if (value < 0) return fail(c, CLIENT_EINVAL, "an option's value must not be negative");
+  if (!c) return SAMERING_EINVAL;
+  if (value < 0) return fail(c, SAMERING_EINVAL, "an option's value must not be negative");
   return guarded(c, [&]() -> int {
     samering::ClientOptions o = c->mc.options();
     const std::chrono::milliseconds ms(value);
@@ -295,35 +247,35 @@ int client_set_option(client_t* c, int option, int64_t value) {
         o.max_failures = value > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(value);
         break;
       default:
-        return fail(c, CLIENT_EINVAL, "unknown option");
+        return fail(c, SAMERING_EINVAL, "unknown option");
     }
     c->mc.set_options(o);
-    return CLIENT_OK;
+    return SAMERING_OK;
   });
 }
 
 int client_get_option(const client_t* c, int option, int64_t* value) {
-  if (!c || !value) return CLIENT_EINVAL;
+  if (!c || !value) return SAMERING_EINVAL;
   const samering::ClientOptions& o = c->mc.options();
   switch (option) {
     case CLIENT_OPT_CONNECT_TIMEOUT_MS:
       *value = o.connect_timeout.count();
-      return CLIENT_OK;
+      return SAMERING_OK;
     case CLIENT_OPT_IO_TIMEOUT_MS:
       *value = o.io_timeout.count();
-      return CLIENT_OK;
+      return SAMERING_OK;
     case CLIENT_OPT_RETRY_TIMEOUT_MS:
       *value = o.retry_timeout.count();
-      return CLIENT_OK;
+      return SAMERING_OK;
     case CLIENT_OPT_MAX_FAILURES:
       *value = o.max_failures;
-      return CLIENT_OK;
+      return SAMERING_OK;
     default:
-      return CLIENT_EINVAL;
+      return SAMERING_EINVAL;
   }
 }
 
-int client_server_count(const client_t* c) { return c ? static_cast<int>(c->mc.ring().size()) : CLIENT_EINVAL; }
+int client_server_count(const client_t* c) { return c ? static_cast<int>(c->mc.ring().size()) : SAMERING_EINVAL; }
 
 const char* client_server(const client_t* c, int i) {
   if (!c || !valid_server(c, i)) return nullptr;
@@ -331,29 +283,21 @@ const char* client_server(const client_t* c, int i) {
 }
 
 int client_pick(const client_t* c, const char* key, size_t key_len) {
-  if (!c || bad_key_args(key, key_len)) return CLIENT_EINVAL;
+  if (!c || bad_key_args(key, key_len)) return SAMERING_EINVAL;
   return c->mc.server_for(view(key, key_len));
 }
 
 const char* client_namespace(const client_t* c) { return c ? c->ns.c_str() : ""; }
 
 int client_set_namespace(client_t* c, const char* ns, size_t len) {
-  if (!c) return CLIENT_EINVAL;
-  if (!ns && len) return fail(c, CLIENT_EINVAL, "NULL namespace");
-  try {
+  if (!c) return SAMERING_EINVAL;
+  if (!ns && len) return fail(c, SAMERING_EINVAL, "NULL namespace");
+  return guarded(c, [&] {
     std::string copy(view(ns, len));  // allocated first: the handle changes completely or not at all
     c->mc.set_namespace(copy);
     c->ns = std::move(copy);
-    return CLIENT_OK;
-  } catch (const samering::SpecError& e) {
-    return fail(c, CLIENT_ESPEC, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(c, CLIENT_ENOMEM, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(c, CLIENT_EINTERNAL, e.what());
-  } catch (...) {
-    return fail(c, CLIENT_EINTERNAL, "unknown error");
-  }
+    return static_cast<int>(SAMERING_OK);
+  });
 }
 
 int client_get(client_t* c, const char* key, size_t key_len, client_value_t* out) {
@@ -405,15 +349,15 @@ int client_cas(client_t* c, const char* key, size_t key_len, uint64_t cas, const
 }
 
 int client_store_multi(client_t* c, int command, client_store_t* items, size_t n, int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (command < CLIENT_SET || command > CLIENT_CAS) return fail(c, CLIENT_EINVAL, "unknown store command");
-  if (n && !items) return fail(c, CLIENT_EINVAL, "NULL items");
+  if (!c) return SAMERING_EINVAL;
+  if (command < CLIENT_SET || command > CLIENT_CAS) return fail(c, SAMERING_EINVAL, "unknown store command");
+  if (n && !items) return fail(c, SAMERING_EINVAL, "NULL items");
   return guarded(c, [&]() -> int {
     c->store.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       const client_store_t& in = items[i];
       if (bad_key_args(in.key, in.key_len) || (!in.value && in.value_len)) {
-        return fail(c, CLIENT_EINVAL, "NULL key or value");
+        return fail(c, SAMERING_EINVAL, "NULL key or value");
       }
       c->store[i] = samering::StoreItem{view(in.key, in.key_len),
                                         view(static_cast<const char*>(in.value), in.value_len),
@@ -446,15 +390,15 @@ int client_decr_multi(client_t* c, client_arith_t* items, size_t n, int opts) {
 }
 
 int client_delete(client_t* c, const char* key, size_t key_len, int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (bad_key_args(key, key_len)) return fail(c, CLIENT_EINVAL, "NULL key");
+  if (!c) return SAMERING_EINVAL;
+  if (bad_key_args(key, key_len)) return fail(c, SAMERING_EINVAL, "NULL key");
   return guarded(c, [&]() -> int { return code(c, c->mc.remove(view(key, key_len), reply_of(opts))); });
 }
 
 int client_delete_multi(client_t* c, const char* const* keys, const size_t* key_lens, size_t n, int* status, int opts) {
-  if (!c) return CLIENT_EINVAL;
+  if (!c) return SAMERING_EINVAL;
   return guarded(c, [&]() -> int {
-    if (!load_keys(c, keys, key_lens, n)) return fail(c, CLIENT_EINVAL, "NULL keys, lengths or key");
+    if (!load_keys(c, keys, key_lens, n)) return fail(c, SAMERING_EINVAL, "NULL keys, lengths or key");
     c->status.assign(n, Status::ok);
     const std::size_t ok = c->mc.remove_multi(c->keys, c->status, reply_of(opts));
     if (status) {
@@ -466,18 +410,18 @@ int client_delete_multi(client_t* c, const char* const* keys, const size_t* key_
 }
 
 int client_touch(client_t* c, const char* key, size_t key_len, int64_t exptime) {
-  if (!c) return CLIENT_EINVAL;
-  if (bad_key_args(key, key_len)) return fail(c, CLIENT_EINVAL, "NULL key");
+  if (!c) return SAMERING_EINVAL;
+  if (bad_key_args(key, key_len)) return fail(c, SAMERING_EINVAL, "NULL key");
   return guarded(c, [&]() -> int { return code(c, c->mc.touch(view(key, key_len), exptime)); });
 }
 
 int client_touch_multi(client_t* c, client_touch_t* items, size_t n) {
-  if (!c) return CLIENT_EINVAL;
-  if (n && !items) return fail(c, CLIENT_EINVAL, "NULL items");
+  if (!c) return SAMERING_EINVAL;
+  if (n && !items) return fail(c, SAMERING_EINVAL, "NULL items");
   return guarded(c, [&]() -> int {
     c->touch.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-      if (bad_key_args(items[i].key, items[i].key_len)) return fail(c, CLIENT_EINVAL, "NULL key");
+      if (bad_key_args(items[i].key, items[i].key_len)) return fail(c, SAMERING_EINVAL, "NULL key");
       c->touch[i] = samering::TouchItem{view(items[i].key, items[i].key_len), items[i].exptime, Status::ok};
     }
     const std::size_t ok = c->mc.touch_multi(c->touch);
@@ -488,14 +432,14 @@ int client_touch_multi(client_t* c, client_touch_t* items, size_t n) {
 }
 
 int client_flush(client_t* c, int server, int64_t delay, int opts) {
-  if (!c) return CLIENT_EINVAL;
-  if (!valid_server(c, server)) return fail(c, CLIENT_EINVAL, "server index out of range");
+  if (!c) return SAMERING_EINVAL;
+  if (!valid_server(c, server)) return fail(c, SAMERING_EINVAL, "server index out of range");
   return guarded(
       c, [&]() -> int { return code(c, c->mc.flush(static_cast<std::size_t>(server), delay, reply_of(opts))); });
 }
 
 int client_flush_all(client_t* c, int64_t delay, int* status, int opts) {
-  if (!c) return CLIENT_EINVAL;
+  if (!c) return SAMERING_EINVAL;
   return guarded(c, [&]() -> int {
     const std::size_t n = c->mc.ring().size();
     c->status.assign(n, Status::ok);
@@ -509,10 +453,10 @@ int client_flush_all(client_t* c, int64_t delay, int* status, int opts) {
 }
 
 int client_version(client_t* c, int server, const char** version) {
-  if (!c) return CLIENT_EINVAL;
-  if (!version) return fail(c, CLIENT_EINVAL, "NULL version");
+  if (!c) return SAMERING_EINVAL;
+  if (!version) return fail(c, SAMERING_EINVAL, "NULL version");
   *version = nullptr;
-  if (!valid_server(c, server)) return fail(c, CLIENT_EINVAL, "server index out of range");
+  if (!valid_server(c, server)) return fail(c, SAMERING_EINVAL, "server index out of range");
   return guarded(c, [&]() -> int {
     const Status s = c->mc.version(static_cast<std::size_t>(server), c->version);
     if (s == Status::ok) *version = c->version.c_str();
@@ -521,35 +465,18 @@ int client_version(client_t* c, int server, const char** version) {
 }
 
 int client_sync(client_t* c) {
-  if (!c) return CLIENT_EINVAL;
+  if (!c) return SAMERING_EINVAL;
   return guarded(c, [&]() -> int { return code(c, c->mc.sync()); });
 }
 
 int client_disconnect_all(client_t* c) {
-  if (!c) return CLIENT_EINVAL;
+  if (!c) return SAMERING_EINVAL;
   return guarded(c, [&]() -> int {
     c->mc.disconnect_all();
-    return CLIENT_OK;
+    return SAMERING_OK;
   });
 }
 
 const char* client_last_error(const client_t* c) { return c ? c->last_error.c_str() : ""; }
-
-const char* client_strerror(int code) {
-  switch (code) {
-    case CLIENT_ESPEC:
-      return "invalid spec";
-    case CLIENT_EIO:
-      return "cannot read the spec file";
-    case CLIENT_EIMAGE:
-      return "invalid ring image";
-    default:
-      break;
-  }
-  if (code >= CLIENT_EINTERNAL && code <= CLIENT_EXISTS) {
-    return samering::to_string(static_cast<Status>(code)).data();  // static, NUL-terminated literals
-  }
-  return code >= 0 ? "success" : "unknown error code";
-}
 
 }  // extern "C"

@@ -71,8 +71,10 @@ BrokerPick BrokerSelector::pick(std::string_view key) {
   return result;
 }
 
-std::uint64_t BrokerSelector::pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out) {
+std::uint64_t BrokerSelector::pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out,
+                                        bool* one_generation) {
   std::uint64_t generation = 0;
+  if (one_generation) *one_generation = true;
   std::size_t done = 0;
   while (done < n) {
     conn_->begin_batch();
@@ -111,6 +113,7 @@ std::uint64_t BrokerSelector::pick_many(const std::string_view* keys, std::size_
       if (broker::parse_pick_many_reply(f.payload, r)) malformed(conn_->path(), "malformed PICK_MANY reply");
       if (r.count != chunks[i].count) malformed(conn_->path(), "PICK_MANY reply has the wrong number of indices");
       std::memcpy(out + chunks[i].first, r.indices.data(), r.indices.size());
+      if (one_generation && generation != 0 && r.generation != generation) *one_generation = false;
       generation = std::max(generation, r.generation);
     };
     conn_->exchange(chunks.size(), first_id, on_reply);

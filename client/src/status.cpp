@@ -1,40 +1,10 @@
-// Names of the client's statuses (samering/client.hpp), shared by the C API's client_strerror.
+// Names of the client's statuses (samering/client.hpp): samering::Status's values are the C API's
+// status codes (samering/common.h), so they share samering_strerror's one list of names.
 #include "samering/client.hpp"
+#include "samering/common.h"
 
 namespace samering {
 
-std::string_view to_string(Status s) noexcept {
-  switch (s) {
-    case Status::ok:
-      return "success";
-    case Status::not_found:
-      return "not found";
-    case Status::not_stored:
-      return "not stored";
-    case Status::exists:
-      return "exists (cas mismatch)";
-    case Status::invalid_argument:
-      return "invalid argument";
-    case Status::bad_key:
-      return "bad key";
-    case Status::server_down:
-      return "server down";
-    case Status::timeout:
-      return "timeout";
-    case Status::too_large:
-      return "value too large";
-    case Status::server_error:
-      return "server error";
-    case Status::connection_lost:
-      return "connection lost";
-    case Status::protocol_error:
-      return "protocol error";
-    case Status::no_memory:
-      return "out of memory";
-    case Status::internal:
-      return "internal error";
-  }
-  return "unknown status";
-}
+std::string_view to_string(Status s) noexcept { return samering_strerror(static_cast<int>(s)); }
 
 }  // namespace samering

@@ -240,7 +240,7 @@ TEST(BrokerFault, SigkillUnderLoadThenRestartOnTheSamePath) {
       } else {
         selector_t* sel = nullptr;
         char err[256];
-        if (selector_new_from_broker(sock.c_str(), "main", 5000, &sel, err, sizeof err) != SELECTOR_OK) {
+        if (selector_new_from_broker(sock.c_str(), "main", 5000, &sel, err, sizeof err) != SAMERING_OK) {
           std::fprintf(stderr, "client %d: %s\n", c, err);
           return 3;
         }
@@ -258,18 +258,18 @@ TEST(BrokerFault, SigkillUnderLoadThenRestartOnTheSamePath) {
           if (i % 2 == 0) {
             std::uint64_t g = 0;
             const auto& k = keys[i % keys.size()];
-            rc = selector_pick_gen(sel, k.data(), k.size(), &g);
+            rc = selector_pick_server(sel, k.data(), k.size(), &g, nullptr);
             if (rc >= 0) check(g, k, rc);
           } else {
-            rc = selector_pick_many(sel, ptrs.data(), lens.data(), keys.size(), iout.data());
+            rc = selector_pick_many(sel, ptrs.data(), lens.data(), keys.size(), iout.data(), nullptr, nullptr);
             if (rc >= 0) {
               const std::uint64_t g = selector_generation(sel);  // broker: the generation of the last reply
               for (std::size_t k = 0; k < keys.size(); ++k) check(g, keys[k], iout[k]);
             }
           }
           if (rc >= 0) succeeded(p0);
-          else fail(p0, rc == SELECTOR_ECONN || rc == SELECTOR_ETIMEDOUT,
-                    std::string(selector_strerror(rc)) + ": " + selector_last_error(sel));
+          else fail(p0, rc == SAMERING_EDOWN || rc == SAMERING_ETIMEDOUT,
+                    std::string(samering_strerror(rc)) + ": " + selector_last_error(sel));
         }
         selector_free(sel);
       }
@@ -282,7 +282,7 @@ TEST(BrokerFault, SigkillUnderLoadThenRestartOnTheSamePath) {
       const auto keys = make_keys(256, "r" + std::to_string(r) + ":");
       selector_t* csel = nullptr;
       char err[256];
-      if (r % 2 == 1 && selector_new_from_shm(shm_dir.c_str(), "main", &csel, err, sizeof err) != SELECTOR_OK) {
+      if (r % 2 == 1 && selector_new_from_shm(shm_dir.c_str(), "main", &csel, err, sizeof err) != SAMERING_OK) {
         std::fprintf(stderr, "reader %d: %s\n", r, err);
         return 3;
       }
@@ -296,7 +296,7 @@ TEST(BrokerFault, SigkillUnderLoadThenRestartOnTheSamePath) {
         if (csel) {
           // selector_pick_gen: the generation that answered (selector_generation would follow a
           // newer one first: it names the newest generation, not the one of the last pick).
-          idx = selector_pick_gen(csel, k.data(), k.size(), &g);
+          idx = selector_pick_server(csel, k.data(), k.size(), &g, nullptr);
           error = selector_last_error(csel)[0] != '\0';
         } else {
           idx = inherited.pick(k);
@@ -422,7 +422,7 @@ TEST(BrokerFault, ControlNamesACorruptImageWhileAReaderRunsAndANewOneStarts) {
   samering::ShmSelector running(shm_dir, "main");
   selector_t* crunning = nullptr;
   char err[512];
-  ASSERT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &crunning, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &crunning, err, sizeof err), SAMERING_OK) << err;
   const auto keys = make_keys(300);
   for (const auto& k : keys) ASSERT_EQ(running.pick(k), ra.pick(k));
   ASSERT_EQ(selector_pick(crunning, "k", 1), ra.pick("k"));
@@ -447,7 +447,7 @@ TEST(BrokerFault, ControlNamesACorruptImageWhileAReaderRunsAndANewOneStarts) {
     EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
   }
   selector_t* cfresh = nullptr;
-  EXPECT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &cfresh, err, sizeof err), SELECTOR_EIMAGE);
+  EXPECT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &cfresh, err, sizeof err), SAMERING_EIMAGE);
   EXPECT_EQ(cfresh, nullptr);
   EXPECT_NE(std::string(err).find(image(2)), std::string::npos) << err;
 
@@ -468,7 +468,7 @@ TEST(BrokerFault, ControlNamesACorruptImageWhileAReaderRunsAndANewOneStarts) {
     EXPECT_NE(std::string(e.what()).find(image(2)), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &cfresh, err, sizeof err), SELECTOR_EIMAGE);
+  EXPECT_EQ(selector_new_from_shm(shm_dir.c_str(), "main", &cfresh, err, sizeof err), SAMERING_EIMAGE);
   EXPECT_NE(std::string(err).find("truncated"), std::string::npos) << err;
   EXPECT_EQ(running.pick("k"), ra.pick("k"));
 
@@ -621,7 +621,7 @@ TEST(ReloadStorm, HundredSighupsInASecondWhileTheSpecFlips) {
       selector_t* csel = nullptr;
       char err[256];
       if (r == 0) cpp = std::make_unique<samering::ShmSelector>(shm_dir, "main");
-      else if (selector_new_from_shm(shm_dir.c_str(), "main", &csel, err, sizeof err) != SELECTOR_OK) {
+      else if (selector_new_from_shm(shm_dir.c_str(), "main", &csel, err, sizeof err) != SAMERING_OK) {
         note_error(std::string("reader: ") + err);
         return 3;
       }
@@ -634,7 +634,7 @@ TEST(ReloadStorm, HundredSighupsInASecondWhileTheSpecFlips) {
           g = cpp->generation();
           if (!cpp->last_error().empty()) note_error("reader: " + cpp->last_error());
         } else {
-          idx = selector_pick_gen(csel, k.data(), k.size(), &g);
+          idx = selector_pick_server(csel, k.data(), k.size(), &g, nullptr);
           if (selector_last_error(csel)[0]) note_error(std::string("reader: ") + selector_last_error(csel));
         }
         record(g, mask_of(k, idx), -1, 3 + r);

@@ -149,7 +149,7 @@ TEST_P(BrokerParity, CppClientCApiAndShm) {
 void check_c_api(const Vector& v, const std::string& socket) {
   selector_t* sel = nullptr;
   char err[256];
-  ASSERT_EQ(selector_new_from_broker(socket.c_str(), v.name.c_str(), 5000, &sel, err, sizeof err), SELECTOR_OK)
+  ASSERT_EQ(selector_new_from_broker(socket.c_str(), v.name.c_str(), 5000, &sel, err, sizeof err), SAMERING_OK)
       << err;
   EXPECT_EQ(selector_source(sel), SELECTOR_SOURCE_BROKER);
   std::size_t bad = 0;
@@ -165,14 +165,14 @@ void check_c_api(const Vector& v, const std::string& socket) {
     lens.push_back(k.size());
   }
   std::vector<int> out(v.keys.size(), -100);
-  ASSERT_EQ(selector_pick_many(sel, ptrs.data(), lens.data(), ptrs.size(), out.data()), SELECTOR_OK)
+  ASSERT_EQ(selector_pick_many(sel, ptrs.data(), lens.data(), ptrs.size(), out.data(), nullptr, nullptr), SAMERING_OK)
       << selector_last_error(sel);
   for (std::size_t i = 0; i < out.size(); ++i)
     if (out[i] != v.expected[i] && ++bad <= 10)
       ADD_FAILURE() << v.name << " selector_pick_many case " << i << ": got " << out[i] << ", peer says " << v.expected[i];
   // The server list is the spec's, in its order (a local selector from the same spec agrees).
   selector_t* local = nullptr;
-  ASSERT_EQ(selector_new_from_json(v.spec.data(), v.spec.size(), &local, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(selector_new_from_json(v.spec.data(), v.spec.size(), &local, err, sizeof err), SAMERING_OK) << err;
   ASSERT_EQ(selector_server_count(sel), selector_server_count(local));
   for (int i = 0; i < selector_server_count(sel); ++i) EXPECT_STREQ(selector_server(sel, i), selector_server(local, i));
   EXPECT_STREQ(selector_flavor(sel), selector_flavor(local));
@@ -184,7 +184,7 @@ void check_c_api(const Vector& v, const std::string& socket) {
 void check_shm(const Vector& v, const std::string& shm) {
   selector_t* sel = nullptr;
   char err[256];
-  ASSERT_EQ(selector_new_from_shm(shm.c_str(), v.name.c_str(), &sel, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(selector_new_from_shm(shm.c_str(), v.name.c_str(), &sel, err, sizeof err), SAMERING_OK) << err;
   EXPECT_EQ(selector_source(sel), SELECTOR_SOURCE_SHM);
   std::size_t bad = 0;
   for (std::size_t i = 0; i < v.keys.size(); ++i) {

@@ -128,7 +128,7 @@ TEST(ShmReader, TruncatedImageIsRefusedWithAClearError) {
   }
   selector_t* sel = nullptr;
   char err[512];
-  EXPECT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &sel, err, sizeof err), SELECTOR_EIMAGE);
+  EXPECT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &sel, err, sizeof err), SAMERING_EIMAGE);
   EXPECT_EQ(sel, nullptr);
   EXPECT_NE(std::string(err).find("truncated"), std::string::npos) << err;
 }
@@ -162,8 +162,8 @@ TEST(ShmReader, MissingControlFileIsAConnectError) {
   }
   selector_t* sel = nullptr;
   char err[256];
-  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "main", &sel, err, sizeof err), SELECTOR_ECONN);
-  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "../etc", &sel, err, sizeof err), SELECTOR_ECONN);
+  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "main", &sel, err, sizeof err), SAMERING_EDOWN);
+  EXPECT_EQ(selector_new_from_shm(dir.path().c_str(), "../etc", &sel, err, sizeof err), SAMERING_EDOWN);
 }
 
 // A running reader sees the control block name a corrupt image: it keeps its ring and says why;
@@ -176,7 +176,7 @@ TEST(ShmReader, RunningReaderKeepsItsRingWhenTheNextImageIsCorrupt) {
   samering::ShmSelector reader(f.shm_dir, "main");
   selector_t* csel = nullptr;
   char err[256];
-  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SAMERING_OK) << err;
 
   const std::string good = read_text(f.image(1));
   std::string bad = good;
@@ -231,7 +231,7 @@ TEST(ShmReader, PicksMakeNoSystemCall) {
   samering::ShmSelector reader(f.shm_dir, "main");
   selector_t* csel = nullptr;
   char err[256];
-  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SELECTOR_OK) << err;
+  ASSERT_EQ(selector_new_from_shm(f.shm_dir.c_str(), "main", &csel, err, sizeof err), SAMERING_OK) << err;
   const auto keys = make_keys(1000);
   std::vector<std::int32_t> expected;
   for (const auto& k : keys) expected.push_back(ra.pick(k));

@@ -440,7 +440,7 @@ TEST(ClientNamespace, SetNamespaceNeedsAFlavorWithANamespace) {
 
 TEST(ClientStatus, NamesEveryStatus) {
   for (int s = -10; s <= 3; ++s) {
-    EXPECT_NE(samering::to_string(static_cast<Status>(s)), "unknown status") << s;
+    EXPECT_NE(samering::to_string(static_cast<Status>(s)), "unknown status code") << s;
   }
   EXPECT_EQ(samering::to_string(Status::too_large), "value too large");
   EXPECT_TRUE(samering::failed(Status::server_down));

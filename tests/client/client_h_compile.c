@@ -33,22 +33,22 @@ int samering_c99_client_roundtrip(const char *json, size_t json_len) {
   client_value_t v;
   size_t i;
   int rc = client_new_from_json(json, json_len, &c, err, sizeof err);
-  if (rc != CLIENT_OK) return rc;
+  if (rc != SAMERING_OK) return rc;
   for (i = 0; i < 4; ++i) lens[i] = strlen(keys[i]);
   for (i = 0; i < 3; ++i) {
-    if (client_set(c, keys[i], lens[i], keys[i], lens[i], (uint32_t)(i + 1), 0, 0) != CLIENT_OK) {
+    if (client_set(c, keys[i], lens[i], keys[i], lens[i], (uint32_t)(i + 1), 0, 0) != SAMERING_OK) {
       client_free(c);
       return -101;
     }
   }
   rc = client_get(c, keys[1], lens[1], &v);
-  if (rc != CLIENT_OK || v.value_len != lens[1] || memcmp(v.value, keys[1], lens[1]) != 0 || v.flags != 2) {
+  if (rc != SAMERING_OK || v.value_len != lens[1] || memcmp(v.value, keys[1], lens[1]) != 0 || v.flags != 2) {
     client_free(c);
     return -102;
   }
   rc = client_get_multi(c, keys, lens, 4, status, on_hit, &h);
   client_free(c);
   if (rc != 3 || h.count != 3 || h.flags_sum != 6 || h.value_bytes != 5 + 6 + 7) return -103;
-  if (status[0] != CLIENT_OK || status[3] != CLIENT_NOT_FOUND) return -104;
+  if (status[0] != SAMERING_OK || status[3] != SAMERING_NOT_FOUND) return -104;
   return 0;
 }

@@ -2,8 +2,8 @@
  *
  *   client_t *mc; char err[256]; client_value_t v;
  *   if (client_new_from_file("ring.json", &mc, err, sizeof err) < 0) { puts(err); return 1; }
- *   client_set(mc, "user:42", 7, "hello", 5, 0, 0, 0);              // CLIENT_OK
- *   if (client_get(mc, "user:42", 7, &v) == CLIENT_OK) fwrite(v.value, 1, v.value_len, stdout);
+ *   client_set(mc, "user:42", 7, "hello", 5, 0, 0, 0);              // SAMERING_OK
+ *   if (client_get(mc, "user:42", 7, &v) == SAMERING_OK) fwrite(v.value, 1, v.value_len, stdout);
  *   client_free(mc);
  *
  * Every key is routed by the samering ring built from the spec (the same server every runtime
@@ -11,10 +11,11 @@
  * is down gives its keys an error and is never replaced by another (no rehash); after a failed
  * connect or a timeout it is left alone for the retry timeout (CLIENT_OPT_RETRY_TIMEOUT_MS).
  *
- * Results: every call returns a value >= 0 on success or a negative CLIENT_E* code;
- * client_strerror() names a code. The non-negative answers are CLIENT_OK (hit, stored, deleted,
- * touched), CLIENT_NOT_FOUND (miss), CLIENT_NOT_STORED (add of an existing key, replace / append /
- * prepend of a missing one) and CLIENT_EXISTS (cas of a changed item): Cache::Memcached::Fast's
+ * Results: every call returns a value >= 0 on success or a negative SAMERING_E* code (the one code
+ * space of samering/common.h; samering_strerror() names a code). The non-negative answers are
+ * SAMERING_OK (hit, stored, deleted, touched), SAMERING_NOT_FOUND (miss), SAMERING_NOT_STORED (add
+ * of an existing key, replace / append / prepend of a missing one) and SAMERING_EXISTS (cas of a
+ * changed item): Cache::Memcached::Fast's
  * "false", where an error is its "undef". Multi calls give each key its own code in a status slot.
  * There is no global error state: each handle keeps the message of its last failure
  * (client_last_error). A constructor that fails writes a one-line message into errbuf (always
@@ -23,7 +24,7 @@
  * Values are arbitrary bytes; flags are 32-bit; cas values 64-bit. exptime is memcached's: 0
  * never, up to 30 days relative seconds, else a Unix time; negative expires at once.
  * opts: 0, or CLIENT_NOREPLY to send the command with memcached's "noreply" and return once it is
- * written (CLIENT_OK, or an error found while sending); client_sync() waits until such commands
+ * written (SAMERING_OK, or an error found while sending); client_sync() waits until such commands
  * were processed. (Cache::Memcached::Fast's noreply and nowait modes.)
  *
  * Threads and fork: a handle is used by one thread at a time; no function starts a thread.
@@ -36,32 +37,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "samering/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct client client_t;
-
-enum {
-  CLIENT_OK = 0,
-  CLIENT_NOT_FOUND = 1,   /* miss; delete/touch/incr/decr/cas of a missing key */
-  CLIENT_NOT_STORED = 2,  /* add of an existing key; replace/append/prepend of a missing one */
-  CLIENT_EXISTS = 3,      /* cas: the item changed since its gets */
-  CLIENT_EINVAL = -1,     /* a NULL handle or pointer, a bad option, a server index out of range */
-  CLIENT_EKEY = -2,       /* empty, > 250 bytes with the namespace, a byte <= 0x20 or 0x7f,
-                             or refused by the ring's flavor */
-  CLIENT_EDOWN = -3,      /* cannot connect, or the server is inside its retry timeout */
-  CLIENT_ETIMEOUT = -4,   /* connect or I/O timeout */
-  CLIENT_ETOOLARGE = -5,  /* the server refused the value as too large (memcached: > 1 MB) */
-  CLIENT_ESERVER = -6,    /* another error reply (e.g. incr of a value that is not a number) */
-  CLIENT_ECONNLOST = -7,  /* the connection failed while sending or reading */
-  CLIENT_EPROTO = -8,     /* a reply the client cannot parse */
-  CLIENT_ENOMEM = -9,     /* out of memory */
-  CLIENT_EINTERNAL = -10, /* a bug: please report it */
-  CLIENT_ESPEC = -11,     /* constructors: the spec is invalid (the message names the field) */
-  CLIENT_EIO = -12,       /* constructors: the spec file cannot be read */
-  CLIENT_EIMAGE = -13     /* constructors: ring image bytes are corrupt or truncated */
-};
 
 /* opts bits */
 enum { CLIENT_NOREPLY = 1 };
@@ -82,42 +64,42 @@ enum {
 
 /* A client for the ring of a spec in JSON (len bytes, no NUL needed), e.g.
  * {"flavor":"cmf","options":{"namespace":"app:"},"servers":[{"host":"10.0.0.1","port":11211}]}.
- * Opens no connection. Returns CLIENT_OK, or CLIENT_ESPEC / CLIENT_ENOMEM / CLIENT_EINVAL with the
+ * Opens no connection. Returns SAMERING_OK, or SAMERING_ESPEC / SAMERING_ENOMEM / SAMERING_EINVAL with the
  * reason in errbuf. The ring's namespace (cmf, cache-memcached) is sent before every key; it must
  * be printable ASCII, at most 127 bytes. */
-int client_new_from_json(const char *json, size_t len, client_t **out, char *errbuf, size_t errlen);
-/* Same, reading the spec from a file (CLIENT_EIO when it cannot be read). */
-int client_new_from_file(const char *path, client_t **out, char *errbuf, size_t errlen);
-/* Same, from RingImage bytes (copied and validated; CLIENT_EIMAGE when invalid), e.g. the ring a
+SAMERING_API int client_new_from_json(const char *json, size_t len, client_t **out, char *errbuf, size_t errlen);
+/* Same, reading the spec from a file (SAMERING_EIO when it cannot be read). */
+SAMERING_API int client_new_from_file(const char *path, client_t **out, char *errbuf, size_t errlen);
+/* Same, from RingImage bytes (copied and validated; SAMERING_EIMAGE when invalid), e.g. the ring a
  * broker published. */
-int client_new_from_image(const void *bytes, size_t len, client_t **out, char *errbuf, size_t errlen);
+SAMERING_API int client_new_from_image(const void *bytes, size_t len, client_t **out, char *errbuf, size_t errlen);
 /* Closes the connections ("quit" in the process that opened them, a silent drop in a forked
  * child) and frees the handle; NULL is allowed. */
-void client_free(client_t *c);
+SAMERING_API void client_free(client_t *c);
 
-/* CLIENT_OK, or CLIENT_EINVAL for an unknown option or a negative value. New timeouts apply to
+/* SAMERING_OK, or SAMERING_EINVAL for an unknown option or a negative value. New timeouts apply to
  * open connections too. */
-int client_set_option(client_t *c, int option, int64_t value);
-/* CLIENT_OK with *value set, or CLIENT_EINVAL. */
-int client_get_option(const client_t *c, int option, int64_t *value);
+SAMERING_API int client_set_option(client_t *c, int option, int64_t value);
+/* SAMERING_OK with *value set, or SAMERING_EINVAL. */
+SAMERING_API int client_get_option(const client_t *c, int option, int64_t *value);
 
 /* ---- the ring ------------------------------------------------------------------------------ */
 
-/* Number of servers (>= 1), or CLIENT_EINVAL. */
-int client_server_count(const client_t *c);
+/* Number of servers (>= 1), or SAMERING_EINVAL. */
+SAMERING_API int client_server_count(const client_t *c);
 /* "host:port" of server i exactly as written in the spec, owned by the handle; NULL if out of
  * range. */
-const char *client_server(const client_t *c, int i);
-/* The server index (>= 0) a key goes to, or CLIENT_EKEY / CLIENT_EINVAL. No I/O. */
-int client_pick(const client_t *c, const char *key, size_t key_len);
+SAMERING_API const char *client_server(const client_t *c, int i);
+/* The server index (>= 0) a key goes to, or SAMERING_EKEY / SAMERING_EINVAL. No I/O. */
+SAMERING_API int client_pick(const client_t *c, const char *key, size_t key_len);
 /* The namespace sent before every key ("" if none), owned by the handle. */
-const char *client_namespace(const client_t *c);
+SAMERING_API const char *client_namespace(const client_t *c);
 /* Replaces the namespace (len bytes; 0 removes it): the ring is rebuilt from its spec with the new
  * options.namespace, so a ring that hashes the namespace (cmf with hash_namespace) routes by the
- * new one; open connections stay open. CLIENT_OK, or CLIENT_ESPEC (printable ASCII without
+ * new one; open connections stay open. SAMERING_OK, or SAMERING_ESPEC (printable ASCII without
  * spaces, at most 127 bytes, and a flavor with a namespace option: cmf, cache-memcached) with the
  * reason in client_last_error and the handle unchanged. Allocates. */
-int client_set_namespace(client_t *c, const char *ns, size_t len);
+SAMERING_API int client_set_namespace(client_t *c, const char *ns, size_t len);
 
 /* ---- retrieval ----------------------------------------------------------------------------- */
 
@@ -130,9 +112,9 @@ typedef struct {
   uint64_t cas; /* client_gets only (0 otherwise) */
 } client_value_t;
 
-/* CLIENT_OK with *out filled, CLIENT_NOT_FOUND, or an error. */
-int client_get(client_t *c, const char *key, size_t key_len, client_value_t *out);
-int client_gets(client_t *c, const char *key, size_t key_len, client_value_t *out);
+/* SAMERING_OK with *out filled, SAMERING_NOT_FOUND, or an error. */
+SAMERING_API int client_get(client_t *c, const char *key, size_t key_len, client_value_t *out);
+SAMERING_API int client_gets(client_t *c, const char *key, size_t key_len, client_value_t *out);
 
 /* Called once per hit of a multi-get: index is the key's position in the request; value is valid
  * only during the call. The callback must not call the client. */
@@ -141,31 +123,31 @@ typedef void (*client_hit_fn)(void *ctx, size_t index, const char *value, size_t
 
 /* Multi-get: the keys are grouped per server and every server's request is sent before any reply
  * is read. on_hit (may be NULL) runs per hit, in reply order. status (NULL, or n slots) receives
- * per key CLIENT_OK, CLIENT_NOT_FOUND or that key's error (a bad key, its server's error).
- * Returns the number of hits, or CLIENT_EINVAL. client_gets_multi also passes each hit's cas. */
-int client_get_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status,
+ * per key SAMERING_OK, SAMERING_NOT_FOUND or that key's error (a bad key, its server's error).
+ * Returns the number of hits, or SAMERING_EINVAL. client_gets_multi also passes each hit's cas. */
+SAMERING_API int client_get_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status,
                      client_hit_fn on_hit, void *ctx);
-int client_gets_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status,
+SAMERING_API int client_gets_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status,
                       client_hit_fn on_hit, void *ctx);
 
 /* ---- storage ------------------------------------------------------------------------------- */
 
-/* CLIENT_OK, CLIENT_NOT_STORED (add/replace/append/prepend), or an error (CLIENT_ETOOLARGE for a
+/* SAMERING_OK, SAMERING_NOT_STORED (add/replace/append/prepend), or an error (SAMERING_ETOOLARGE for a
  * value the server refuses). append/prepend keep the item's flags and exptime (memcached ignores
  * the ones given). */
-int client_set(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
+SAMERING_API int client_set(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
                int64_t exptime, int opts);
-int client_add(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
+SAMERING_API int client_add(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
                int64_t exptime, int opts);
-int client_replace(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
+SAMERING_API int client_replace(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
                    int64_t exptime, int opts);
-int client_append(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
+SAMERING_API int client_append(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
                   int64_t exptime, int opts);
-int client_prepend(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
+SAMERING_API int client_prepend(client_t *c, const char *key, size_t key_len, const void *value, size_t value_len, uint32_t flags,
                    int64_t exptime, int opts);
-/* CLIENT_OK, CLIENT_EXISTS (changed since its gets), CLIENT_NOT_FOUND, or an error; a cas of 0 is
- * CLIENT_EINVAL (memcached never hands one out). */
-int client_cas(client_t *c, const char *key, size_t key_len, uint64_t cas, const void *value, size_t value_len,
+/* SAMERING_OK, SAMERING_EXISTS (changed since its gets), SAMERING_NOT_FOUND, or an error; a cas of 0 is
+ * SAMERING_EINVAL (memcached never hands one out). */
+SAMERING_API int client_cas(client_t *c, const char *key, size_t key_len, uint64_t cas, const void *value, size_t value_len,
                uint32_t flags, int64_t exptime, int opts);
 
 /* One item of client_store_multi: in key..cas (cas for CLIENT_CAS only), out status. */
@@ -181,15 +163,15 @@ typedef struct {
 } client_store_t;
 
 /* Stores every item with command (CLIENT_SET ... CLIENT_CAS); each item gets its status. Returns
- * how many are CLIENT_OK, or CLIENT_EINVAL. Without CLIENT_NOREPLY each item is a round trip. */
-int client_store_multi(client_t *c, int command, client_store_t *items, size_t n, int opts);
+ * how many are SAMERING_OK, or SAMERING_EINVAL. Without CLIENT_NOREPLY each item is a round trip. */
+SAMERING_API int client_store_multi(client_t *c, int command, client_store_t *items, size_t n, int opts);
 
 /* ---- arithmetic, delete, touch ------------------------------------------------------------- */
 
-/* CLIENT_OK with *value (may be NULL) = the new value (decr stops at 0), CLIENT_NOT_FOUND, or an
- * error (CLIENT_ESERVER when the stored value is not a number). */
-int client_incr(client_t *c, const char *key, size_t key_len, uint64_t delta, uint64_t *value, int opts);
-int client_decr(client_t *c, const char *key, size_t key_len, uint64_t delta, uint64_t *value, int opts);
+/* SAMERING_OK with *value (may be NULL) = the new value (decr stops at 0), SAMERING_NOT_FOUND, or an
+ * error (SAMERING_ESERVER when the stored value is not a number). */
+SAMERING_API int client_incr(client_t *c, const char *key, size_t key_len, uint64_t delta, uint64_t *value, int opts);
+SAMERING_API int client_decr(client_t *c, const char *key, size_t key_len, uint64_t delta, uint64_t *value, int opts);
 
 /* One item of client_incr_multi / client_decr_multi: in key, delta; out value, status. */
 typedef struct {
@@ -200,17 +182,17 @@ typedef struct {
   int status;
 } client_arith_t;
 
-/* Returns how many are CLIENT_OK, or CLIENT_EINVAL. */
-int client_incr_multi(client_t *c, client_arith_t *items, size_t n, int opts);
-int client_decr_multi(client_t *c, client_arith_t *items, size_t n, int opts);
+/* Returns how many are SAMERING_OK, or SAMERING_EINVAL. */
+SAMERING_API int client_incr_multi(client_t *c, client_arith_t *items, size_t n, int opts);
+SAMERING_API int client_decr_multi(client_t *c, client_arith_t *items, size_t n, int opts);
 
-/* CLIENT_OK, CLIENT_NOT_FOUND, or an error. */
-int client_delete(client_t *c, const char *key, size_t key_len, int opts);
-/* status: NULL or n slots. Returns how many are CLIENT_OK, or CLIENT_EINVAL. */
-int client_delete_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status, int opts);
+/* SAMERING_OK, SAMERING_NOT_FOUND, or an error. */
+SAMERING_API int client_delete(client_t *c, const char *key, size_t key_len, int opts);
+/* status: NULL or n slots. Returns how many are SAMERING_OK, or SAMERING_EINVAL. */
+SAMERING_API int client_delete_multi(client_t *c, const char *const *keys, const size_t *key_lens, size_t n, int *status, int opts);
 
-/* CLIENT_OK, CLIENT_NOT_FOUND, or an error. Always waits for the reply. */
-int client_touch(client_t *c, const char *key, size_t key_len, int64_t exptime);
+/* SAMERING_OK, SAMERING_NOT_FOUND, or an error. Always waits for the reply. */
+SAMERING_API int client_touch(client_t *c, const char *key, size_t key_len, int64_t exptime);
 
 /* One item of client_touch_multi: in key, exptime; out status. */
 typedef struct {
@@ -220,32 +202,32 @@ typedef struct {
   int status;
 } client_touch_t;
 
-/* Returns how many are CLIENT_OK, or CLIENT_EINVAL. */
-int client_touch_multi(client_t *c, client_touch_t *items, size_t n);
+/* Returns how many are SAMERING_OK, or SAMERING_EINVAL. */
+SAMERING_API int client_touch_multi(client_t *c, client_touch_t *items, size_t n);
 
 /* ---- per server ---------------------------------------------------------------------------- */
 
-/* flush_all on server i after delay seconds: CLIENT_OK or an error. */
-int client_flush(client_t *c, int server, int64_t delay, int opts);
+/* flush_all on server i after delay seconds: SAMERING_OK or an error. */
+SAMERING_API int client_flush(client_t *c, int server, int64_t delay, int opts);
 /* flush_all on every server; status: NULL or client_server_count() slots. Returns how many are
- * CLIENT_OK, or CLIENT_EINVAL. (Cache::Memcached::Fast spreads its delay over the servers: call
+ * SAMERING_OK, or SAMERING_EINVAL. (Cache::Memcached::Fast spreads its delay over the servers: call
  * client_flush per server for that.) */
-int client_flush_all(client_t *c, int64_t delay, int *status, int opts);
-/* CLIENT_OK with *version = "1.6.18" (NUL-terminated, owned by the handle, valid until the next
+SAMERING_API int client_flush_all(client_t *c, int64_t delay, int *status, int opts);
+/* SAMERING_OK with *version = "1.6.18" (NUL-terminated, owned by the handle, valid until the next
  * call on it), or an error. */
-int client_version(client_t *c, int server, const char **version);
+SAMERING_API int client_version(client_t *c, int server, const char **version);
 /* Waits until every CLIENT_NOREPLY command sent since the last sync was processed (one round trip
- * per server that had one). CLIENT_OK or the first error. */
-int client_sync(client_t *c);
-/* Closes every connection now; they reopen on next use. CLIENT_OK or CLIENT_EINVAL. */
-int client_disconnect_all(client_t *c);
+ * per server that had one). SAMERING_OK or the first error. */
+SAMERING_API int client_sync(client_t *c);
+/* Closes every connection now; they reopen on next use. SAMERING_OK or SAMERING_EINVAL. */
+SAMERING_API int client_disconnect_all(client_t *c);
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
 /* The message of this handle's last failure ("" if none): the key or server, and why. */
-const char *client_last_error(const client_t *c);
-/* A static name for a code: client_strerror(CLIENT_ETOOLARGE) == "value too large". */
-const char *client_strerror(int code);
+SAMERING_API const char *client_last_error(const client_t *c);
+/* Codes are named by samering_strerror (samering/common.h): samering_strerror(SAMERING_ETOOLARGE) ==
+ * "value too large". */
 
 #ifdef __cplusplus
 }

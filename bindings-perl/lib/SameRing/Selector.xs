@@ -15,18 +15,15 @@
  *     (measured in bench/perl: each form is the faster one for its method). The AV belongs to the
  *     interpreter; an ithreads clone gets its own copy through mg_dup;
  *   - mg_private: 0 for a local selector, which is all the hot path looks at (one branch); SR_REMOTE
- *     for a broker or shm selector, whose server list changes with the ring's generation.
+ *     for a broker or shm selector.
  *
- * Broker and shm selectors (selector_new_from_broker, _broker_shm, _shm): the strings in mg_obj are
- * those of generation h->gen. A pick asks selector_pick_gen which generation answered; when that is
- * not the cached one, the list is rebuilt from the C handle (which describes the newest generation
- * it has seen) and the pick is asked again if the two still differ, so an index is only ever mapped
- * through the list of the generation that produced it. A replaced list is not freed: its scalars may
- * still sit, unreferenced, on the Perl stack (`for ($r->pick_multi(@k)) { $r->pick(...) }`), so it
- * is kept, with every earlier one, in a second ext magic (sr_retired_vtbl) until the object goes
- * away. That is one server list per generation seen, as the C handle itself keeps.
- * These handles own a connection or a mapping that follows reloads, so the C API allows one thread
- * at a time: an ithreads clone of one is marked SR_FOREIGN and croaks when used.
+ * Broker and shm selectors (selector_new_from_broker, _broker_shm, _shm) have no server list here:
+ * their ring changes with its generation, so a pick asks the C API for the index and the address of
+ * the generation that answered in one call (selector_pick_server; selector_pick_many with
+ * addresses for pick_multi) and returns a new string holding that address. Nothing is cached, so
+ * nothing can be mapped through another generation's list. These handles own a connection or a
+ * mapping that follows reloads, so the C API allows one thread at a time: an ithreads clone of one
+ * is marked SR_FOREIGN and croaks when used.
  *
  * No function here starts a thread, opens a descriptor or keeps per-process state: a selector made
  * before fork() works in every child (a broker selector's C handle drops the inherited connection
@@ -43,19 +40,11 @@ typedef struct {
     selector_t *sel;
     IV refcnt;          /* interpreters holding this handle (ithreads); guarded by OP_REFCNT_LOCK */
     int source;         /* SELECTOR_SOURCE_LOCAL, _BROKER or _SHM */
-    uint64_t gen;       /* broker/shm: the generation whose servers mg_obj holds */
-    const char *first;  /* broker/shm: selector_server(sel, 0) of that list: the C handle keeps one
-                         * list per (broker, generation), so a new pointer means a new list even
-                         * when the number is the same (a broker restarted without --shm-dir
-                         * counts from 1 again, maybe with another spec) */
 } sr_handle;
 
 /* mg_private of our magic */
 #define SR_REMOTE  0x1  /* a broker or shm selector: picks take the slow path */
 #define SR_FOREIGN 0x2  /* ... seen from an ithreads clone of the interpreter that made it */
-
-/* Tries to get one consistent (generation, server list) pair out of a broker/shm handle. */
-#define SR_ATTEMPTS 4
 
 /* The broker/shm paths stay out of line, away from the local hot path. */
 #if defined(__GNUC__)
@@ -85,10 +74,6 @@ static MGVTBL sr_vtbl = {
     sr_mg_dup,
     NULL                    /* local */
 };
-
-/* The server lists a broker/shm selector replaced (mg_obj: an AV of AVs), kept alive with the
- * object; no hooks (mg_obj is reference counted, and cloned with the interpreter). */
-static MGVTBL sr_retired_vtbl = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 
 static int
 sr_mg_free(pTHX_ SV *sv, MAGIC *mg)
@@ -145,53 +130,20 @@ sr_magic(pTHX_ SV *self)
     return NULL; /* not reached */
 }
 
-/* An AV of the 2n read-only server strings described above, or NULL when the handle has no server
- * i < n (a broker/shm handle whose list moved on between the calls). */
+/* The AV of the 2n read-only server strings of a local selector described above. */
 static AV *
-sr_server_av(pTHX_ const selector_t *sel, int n)
+sr_server_av(pTHX_ selector_t *sel, int n)
 {
     AV *servers = newAV();
     int i;
     av_extend(servers, 2 * n - 1);
     for (i = 0; i < 2 * n; ++i) {
         const char *addr = selector_server(sel, i % n);
-        SV *sv;
-        if (!addr) {
-            SvREFCNT_dec((SV *) servers);
-            return NULL;
-        }
-        sv = i < n ? newSVpvn(addr, strlen(addr)) : newSVpvn_share(addr, (I32) strlen(addr), 0);
+        SV *sv = i < n ? newSVpvn(addr, strlen(addr)) : newSVpvn_share(addr, (I32) strlen(addr), 0);
         SvREADONLY_on(sv);
         av_push(servers, sv);
     }
     return servers;
-}
-
-/* The server list of the generation the handle describes now, and that generation; NULL when it
- * moved during every attempt (a shm handle follows the published generation on each call). */
-static AV *
-sr_current_list(pTHX_ const selector_t *sel, uint64_t *gen, const char **first)
-{
-    int attempt;
-    if (selector_source(sel) == SELECTOR_SOURCE_LOCAL) {
-        *gen = 0;
-        *first = selector_server(sel, 0);
-        return sr_server_av(aTHX_ sel, selector_server_count(sel));
-    }
-    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
-        uint64_t before = selector_generation(sel);
-        const char *head = selector_server(sel, 0);
-        int n = selector_server_count(sel);
-        AV *servers = n > 0 ? sr_server_av(aTHX_ sel, n) : NULL;
-        if (servers && selector_generation(sel) == before && selector_server(sel, 0) == head) {
-            *gen = before;
-            *first = head;
-            return servers;
-        }
-        if (servers)
-            SvREFCNT_dec((SV *) servers);
-    }
-    return NULL;
 }
 
 /* A broker/shm handle may only be used by the interpreter (thread) that made it. */
@@ -206,91 +158,43 @@ sr_check_owner(pTHX_ MAGIC *mg)
 
 /* Croaks with the handle's message for a failed broker/shm call. */
 static SR_COLD void
-sr_croak_remote(pTHX_ const selector_t *sel, int rc)
+sr_croak_remote(pTHX_ selector_t *sel, int rc)
 {
     const char *msg = selector_last_error(sel);
-    croak("SameRing::Selector: %s", msg && msg[0] ? msg : selector_strerror(rc));
+    croak("SameRing::Selector: %s", msg && msg[0] ? msg : samering_strerror(rc));
 }
 
-/* Whether mg_obj is the C handle's current list and of generation gen. A shm dir numbers its
- * generations once and for all, so there the number alone names the list; only a broker handle
- * (a restarted broker may count from 1 again) needs the list identity, checked without a call
- * into the shm path. */
-static int
-sr_same_list(const sr_handle *h, uint64_t gen)
+/* A broker/shm pick: a new mortal string with the address of the server for the key, from the
+ * generation that answered; undef for a key the flavor refuses. Croaks on a broker error. */
+static SR_COLD SV *
+sr_remote_pick(pTHX_ MAGIC *mg, const char *key, STRLEN len, int *index)
 {
-    return gen == h->gen && (h->source != SELECTOR_SOURCE_BROKER || selector_server(h->sel, 0) == h->first);
-}
-
-/* Brings mg_obj to the generation the handle describes now; false if it kept moving. */
-static SR_COLD int
-sr_sync(pTHX_ MAGIC *mg)
-{
-    sr_handle *h = SR_HANDLE(mg);
-    uint64_t gen;
-    const char *first;
-    AV *servers;
-    MAGIC *retired;
-    if (sr_same_list(h, selector_generation(h->sel)))
-        return 1;
-    servers = sr_current_list(aTHX_ h->sel, &gen, &first);
-    if (!servers)
-        return 0;
-    if (gen == h->gen && first == h->first) {
-        SvREFCNT_dec((SV *) servers);
-        return 1;
-    }
-    /* the old list moves to the retired ones (its reference with it), see the top of the file;
-     * sr_wrap put their magic right behind ours, and magic is only ever added in front */
-    retired = mg->mg_moremagic;
-    if (!retired || retired->mg_virtual != &sr_retired_vtbl) {
-        SvREFCNT_dec((SV *) servers);
-        croak("SameRing::Selector: internal error: the retired server lists are missing");
-    }
-    av_push((AV *) retired->mg_obj, mg->mg_obj);
-    mg->mg_obj = (SV *) servers;
-    h->gen = gen;
-    h->first = first;
-    return 1;
-}
-
-/* A broker/shm pick: the index of the server for the key, with mg_obj holding the server list of
- * the generation that answered; -1 for a key the flavor refuses. Croaks on a broker error. */
-static SR_COLD int
-sr_remote_index(pTHX_ MAGIC *mg, const char *key, STRLEN len)
-{
-    sr_handle *h = SR_HANDLE(mg);
-    uint64_t gen = 0;
-    int attempt, i = SELECTOR_EINTERNAL;
+    const char *address = NULL;
+    int i;
     sr_check_owner(aTHX_ mg);
-    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
-        i = selector_pick_gen(h->sel, key, len, &gen);
-        if (i == SELECTOR_EKEY)
-            return -1;
-        if (i < 0)
-            sr_croak_remote(aTHX_ h->sel, i);
-        if ((sr_same_list(h, gen) || (sr_sync(aTHX_ mg) && gen == h->gen)) && i < SR_COUNT(mg))
-            return i;
-        /* the handle's list is of another generation than the answer: ask again */
-    }
-    croak("SameRing::Selector: no server list for generation %" UVuf " of the ring (it kept changing "
-          "during %d attempts)%s%s", (UV) gen, SR_ATTEMPTS,
-          selector_last_error(h->sel)[0] ? ": " : "", selector_last_error(h->sel));
-    return -1; /* not reached */
+    i = selector_pick_server(SR_SEL(mg), key, len, NULL, &address);
+    if (index)
+        *index = i;
+    if (i == SAMERING_EKEY)
+        return &PL_sv_undef;
+    if (i < 0)
+        sr_croak_remote(aTHX_ SR_SEL(mg), i);
+    return sv_2mortal(newSVpvn(address, strlen(address)));
 }
 
 /* pick_multi on a broker/shm selector: the keys are ST(1) .. ST(count); each result goes to the
- * slot before its key (ST(n) for the key in ST(n + 1)). The caller keeps the object alive. */
+ * slot before its key (ST(n) for the key in ST(n + 1)). One selector_pick_many call (one PICK_MANY
+ * round trip per batch on a broker): every address comes from the one generation that answered.
+ * The caller keeps the object alive. */
 #define SR_ARG(n) PL_stack_base[ax + (n)]    /* not a saved pointer: Perl code may move the stack */
 static SR_COLD void
 sr_remote_multi(pTHX_ I32 ax, I32 count, MAGIC *mg)
 {
-    sr_handle *h = SR_HANDLE(mg);
-    const char **keys;
+    const char **keys, **addresses;
     STRLEN *lens;
     int *out;
     I32 n;
-    int attempt;
+    int rc;
 
     sr_check_owner(aTHX_ mg);
     /* Every key is made a plain string first, so that no Perl code (tie, overloading, a warning
@@ -304,53 +208,24 @@ sr_remote_multi(pTHX_ I32 ax, I32 count, MAGIC *mg)
             SR_ARG(n + 1) = copy;
         }
     }
-    if (h->source == SELECTOR_SOURCE_SHM) {
-        /* local speed, one key at a time: each answer maps through its own generation's list */
-        for (n = 0; n < count; ++n) {
-            STRLEN len;
-            const char *k = SvPV_const(SR_ARG(n + 1), len);
-            int i = sr_remote_index(aTHX_ mg, k, len);
-            SR_ARG(n) = i >= 0 ? AvARRAY(SR_SERVERS(mg))[SR_COUNT(mg) + i] : &PL_sv_undef;
-        }
-        return;
-    }
-    /* broker: PICK_MANY, one round trip per batch. selector_pick_many does not say which
-     * generation answered, but the handle's list moves whenever a reply carries a new one: the
-     * answers belong to the cached list when it is the same before and after the call. */
     Newx(keys, count ? count : 1, const char *);
     SAVEFREEPV(keys);
+    Newx(addresses, count ? count : 1, const char *);
+    SAVEFREEPV(addresses);
     Newx(lens, count ? count : 1, STRLEN);
     SAVEFREEPV(lens);
     Newx(out, count ? count : 1, int);
     SAVEFREEPV(out);
     for (n = 0; n < count; ++n)
         keys[n] = SvPV_const(SR_ARG(n + 1), lens[n]);
-    for (attempt = 0; attempt < SR_ATTEMPTS; ++attempt) {
-        int rc;
-        if (!sr_sync(aTHX_ mg))
-            continue;
-        rc = selector_pick_many(h->sel, keys, (const size_t *) lens, (size_t) count, out);
-        if (rc < 0)
-            sr_croak_remote(aTHX_ h->sel, rc);
-        if (sr_same_list(h, selector_generation(h->sel))) {   /* no new list since sr_sync: the answers are its */
-            SV **servers = AvARRAY(SR_SERVERS(mg));
-            I32 size = SR_COUNT(mg);
-            for (n = 0; n < count; ++n) {
-                int i = out[n];
-                if (i >= size || (i < 0 && i != SELECTOR_EKEY))
-                    sr_croak_remote(aTHX_ h->sel, i < 0 ? i : SELECTOR_EINTERNAL);
-                SR_ARG(n) = i >= 0 ? servers[size + i] : &PL_sv_undef;
-            }
-            return;
-        }
-    }
-    croak("SameRing::Selector: no server list for the generation that answered (the ring kept "
-          "changing during %d attempts)%s%s", SR_ATTEMPTS,
-          selector_last_error(h->sel)[0] ? ": " : "", selector_last_error(h->sel));
+    rc = selector_pick_many(SR_SEL(mg), keys, (const size_t *) lens, (size_t) count, out, addresses, NULL);
+    if (rc < 0)
+        sr_croak_remote(aTHX_ SR_SEL(mg), rc);
+    for (n = 0; n < count; ++n)
+        SR_ARG(n) = addresses[n] ? sv_2mortal(newSVpvn(addresses[n], strlen(addresses[n]))) : &PL_sv_undef;
 }
 
-/* Wrap a new selector in a blessed object; NULL (and the selector freed) if a broker/shm
- * selector's server list could not be read consistently. */
+/* Wrap a new selector in a blessed object (a local one with its server strings in mg_obj). */
 static SV *
 sr_wrap(pTHX_ const char *class, selector_t *sel)
 {
@@ -358,31 +233,17 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
     AV *servers;
     SV *obj, *inner;
     MAGIC *mg;
-    uint64_t gen = 0;
-    const char *first = NULL;
     int source = selector_source(sel);
 
-    servers = sr_current_list(aTHX_ sel, &gen, &first);
-    if (!servers) {
-        selector_free(sel);
-        return NULL;
-    }
+    servers = source == SELECTOR_SOURCE_LOCAL ? sr_server_av(aTHX_ sel, selector_server_count(sel)) : newAV();
     Newx(h, 1, sr_handle);
     h->sel = sel;
     h->refcnt = 1;
     h->source = source;
-    h->gen = gen;
-    h->first = first;
 
     obj = newSV(0);
     inner = newSVrv(obj, class);
     sv_setiv(inner, PTR2IV(h));
-    if (source != SELECTOR_SOURCE_LOCAL) {
-        /* before ours: sv_magicext puts new magic first, and ours must stay first (sr_magic) */
-        AV *retired = newAV();
-        sv_magicext(inner, (SV *) retired, PERL_MAGIC_ext, &sr_retired_vtbl, NULL, 0);
-        SvREFCNT_dec((SV *) retired);
-    }
     mg = sv_magicext(inner, (SV *) servers, PERL_MAGIC_ext, &sr_vtbl, (const char *) h, 0);
     SvREFCNT_dec((SV *) servers);   /* sv_magicext took its own reference */
     mg->mg_private = source == SELECTOR_SOURCE_LOCAL ? 0 : SR_REMOTE;
@@ -397,17 +258,14 @@ sr_wrap(pTHX_ const char *class, selector_t *sel)
  * with the message through Carp so that the error names the caller's line. */
 #define SR_RETURN_NEW(rc, sel, err)                                          \
     STMT_START {                                                             \
-        SV *obj_ = (rc) == SELECTOR_OK ? sr_wrap(aTHX_ class, (sel)) : NULL; \
+        SV *obj_ = (rc) == SAMERING_OK ? sr_wrap(aTHX_ class, (sel)) : NULL; \
         EXTEND(SP, 2);                                                       \
         if (obj_) {                                                          \
             PUSHs(sv_2mortal(obj_));                                         \
             PUSHs(&PL_sv_undef);                                             \
-        } else if ((rc) == SELECTOR_OK) {                                    \
-            PUSHs(&PL_sv_undef);                                             \
-            PUSHs(sv_2mortal(newSVpvs("the ring's server list kept changing while it was read"))); \
         } else {                                                             \
             PUSHs(&PL_sv_undef);                                             \
-            PUSHs(sv_2mortal(newSVpv((err)[0] ? (err) : selector_strerror(rc), 0))); \
+            PUSHs(sv_2mortal(newSVpv((err)[0] ? (err) : samering_strerror(rc), 0))); \
         }                                                                    \
     } STMT_END
 
@@ -493,10 +351,11 @@ pick(self, key)
      * overloading), which could even free the object. */
     k = SvPV_const(key, len);
     mg = sr_magic(aTHX_ self);
-    if (UNLIKELY(mg->mg_private))
-        i = sr_remote_index(aTHX_ mg, k, len);   /* broker/shm: mg_obj follows the generation */
-    else
-        i = selector_pick(SR_SEL(mg), k, len);
+    if (UNLIKELY(mg->mg_private)) {
+        PUSHs(sr_remote_pick(aTHX_ mg, k, len, NULL));   /* broker/shm: the answering generation's */
+        XSRETURN(1);
+    }
+    i = selector_pick(SR_SEL(mg), k, len);
     /* the server's read-only string itself (see mg_obj above) */
     PUSHs(i >= 0 ? AvARRAY(SR_SERVERS(mg))[i] : &PL_sv_undef);
 
@@ -513,7 +372,7 @@ pick_index(self, key)
     k = SvPV_const(key, len);
     mg = sr_magic(aTHX_ self);
     if (UNLIKELY(mg->mg_private))
-        i = sr_remote_index(aTHX_ mg, k, len);
+        (void) sr_remote_pick(aTHX_ mg, k, len, &i);
     else
         i = selector_pick(SR_SEL(mg), k, len);
     if (i >= 0) {
@@ -527,7 +386,7 @@ void
 pick_multi(self, ...)
     SameRing::Selector self
   PREINIT:
-    const selector_t *sel;
+    selector_t *sel;
     SV **servers;
     I32 n;
     SV *handle;
@@ -566,16 +425,30 @@ void
 servers(self)
     SameRing::Selector self
   PREINIT:
-    AV *servers;
     SSize_t i, n;
   PPCODE:
     if (self->mg_private) {
         /* broker/shm: the list of the newest generation the handle has seen */
+        int count;
         sr_check_owner(aTHX_ self);
-        if (!sr_sync(aTHX_ self))
-            croak("SameRing::Selector: the ring's server list kept changing while it was read");
+        count = selector_server_count(SR_SEL(self));
+        if (count < 0)
+            sr_croak_remote(aTHX_ SR_SEL(self), count);
+        n = count;
+        if (GIMME_V != G_ARRAY) {
+            mXPUSHi((IV) n);
+            XSRETURN(1);
+        }
+        EXTEND(SP, n);
+        for (i = 0; i < n; ++i) {
+            /* the strings stay valid until the next call on the handle: copy each at once */
+            const char *address = selector_server(SR_SEL(self), (int) i);
+            if (!address)
+                sr_croak_remote(aTHX_ SR_SEL(self), SAMERING_EBROKER);
+            mPUSHs(newSVpv(address, 0));
+        }
+        XSRETURN(n);
     }
-    servers = SR_SERVERS(self);
     n = SR_COUNT(self);
     if (GIMME_V != G_ARRAY) {
         mXPUSHi((IV) n);
@@ -583,7 +456,7 @@ servers(self)
     }
     EXTEND(SP, n);
     for (i = 0; i < n; ++i)
-        mPUSHs(newSVsv(AvARRAY(servers)[i]));
+        mPUSHs(newSVsv(AvARRAY(SR_SERVERS(self))[i]));
 
 const char *
 flavor(self)
@@ -592,6 +465,8 @@ flavor(self)
     if (self->mg_private)
         sr_check_owner(aTHX_ self);
     RETVAL = selector_flavor(SR_SEL(self));
+    if (!RETVAL)
+        sr_croak_remote(aTHX_ SR_SEL(self), SAMERING_EBROKER);
   OUTPUT:
     RETVAL
 

@@ -18,6 +18,8 @@
 // Protocol and files: docs/protocol.md.
 #pragma once
 
+#include "samering/common.h"  // SAMERING_API
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +34,7 @@
 namespace samering {
 
 // A failure to get an answer from the broker, or an error answer.
-class BrokerError : public std::runtime_error {
+class SAMERING_API BrokerError : public std::runtime_error {
  public:
   enum class Kind {
     kConnect,   // cannot connect (no broker at that path, permission, too many connections)
@@ -74,7 +76,7 @@ namespace broker {
 class Connection;
 }
 
-class BrokerSelector {
+class SAMERING_API BrokerSelector {
  public:
   // Throws BrokerError (kConnect, kBroker with no_such_ring, ...) when options.connect_now.
   BrokerSelector(std::string socket_path, std::string ring, BrokerOptions options = {});
@@ -85,8 +87,10 @@ class BrokerSelector {
   // One PICK round trip. Reconnects (once) when the connection was lost or the process forked.
   BrokerPick pick(std::string_view key);
   // One PICK_MANY frame per max_keys keys; out[i] = index (-1 = refused). Returns the generation
-  // (the largest one when a batch was split across a reload).
-  std::uint64_t pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out);
+  // (the largest one when a batch was split across a reload; *one_generation, when given, says
+  // whether every frame was answered by the same generation).
+  std::uint64_t pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out,
+                          bool* one_generation = nullptr);
   // n PICK frames written together (pipelined), replies read in order: out[i], generations[i]
   // (generations may be null). For callers that want per-key generations.
   void pick_pipelined(const std::string_view* keys, std::size_t n, std::int32_t* out, std::uint64_t* generations);
@@ -112,7 +116,7 @@ class BrokerSelector {
 };
 
 // Maps <dir>/<ring>.ctl and the image it names; validates every image before use.
-class ShmSelector {
+class SAMERING_API ShmSelector {
  public:
   // Throws BrokerError(kConnect) when the control file is missing or not one, ImageError when the
   // image is corrupt or truncated (the message names the file).

@@ -29,6 +29,8 @@
 // its own (fork detection is a wipe-on-fork page: no system call per operation).
 #pragma once
 
+#include "samering/common.h"  // SAMERING_API
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +68,7 @@ enum class Status : int {
 };
 
 // A static name for a status: to_string(Status::too_large) == "value too large".
-std::string_view to_string(Status s) noexcept;
+SAMERING_API std::string_view to_string(Status s) noexcept;
 constexpr bool failed(Status s) noexcept { return static_cast<int>(s) < 0; }
 
 // noreply: the request carries memcached's "noreply"; the call returns once it is written and
@@ -134,7 +136,7 @@ struct TouchItem {
   Status status = Status::ok;
 };
 
-class Client {
+class SAMERING_API Client {
  public:
   // Takes the ring that routes every key. Throws SpecError when the ring's namespace option
   // cannot prefix a key (longer than 249 bytes, or a space or control byte). Allocates; opens no

@@ -14,6 +14,8 @@
 // input may be any bytes (the fuzzer drives them directly).
 #pragma once
 
+#include "samering/common.h"  // SAMERING_API
+
 #include <string_view>
 
 #include "samering/spec.hpp"
@@ -25,21 +27,21 @@ namespace samering {
 // its first non-blank characters "--" or "#" or one of its keywords, or a server list as
 // memcached_servers_parse takes it ("10.0.0.1:11211, 10.0.0.2:11212:3"), which is what
 // memcached_server_push gives on a new handle: modula distribution, default hash.
-RingSpec convert_libmemcached(std::string_view text);
+SAMERING_API RingSpec convert_libmemcached(std::string_view text);
 
 // twemproxy (nutcracker) 0.5.0, flavor "twemproxy": a nutcracker YAML configuration. `pool` picks the
 // pool; it may be empty when the file has exactly one. Keys that do not change which server a key
 // goes to (listen, timeout, redis, auto_eject_hosts, ...) are checked for form and ignored.
-RingSpec convert_twemproxy(std::string_view yaml, std::string_view pool = {});
+SAMERING_API RingSpec convert_twemproxy(std::string_view yaml, std::string_view pool = {});
 
 // Cache::Memcached::Fast 0.28, flavor "cmf": the constructor's hash as a JSON object
 // ({"servers": ["10.0.0.1:11211", {"address": "...", "weight": 2.5}, ["...", 2]], "ketama_points": 150,
 // "namespace": "app:", "hash_namespace": true, ...}).
-RingSpec convert_cmf(std::string_view json);
+SAMERING_API RingSpec convert_cmf(std::string_view json);
 
 // bradfitz/gomemcache, flavor "gomemcache": the addresses given to memcache.New / SetServers,
 // separated by commas and/or white space ("10.0.0.1:11211, 10.0.0.2:11211"), each optionally in Go
 // string quotes. An address given n times in a row becomes weight n with repeat_by_weight.
-RingSpec convert_gomemcache(std::string_view list);
+SAMERING_API RingSpec convert_gomemcache(std::string_view list);
 
 }  // namespace samering

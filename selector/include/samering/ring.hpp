@@ -7,6 +7,8 @@
 // once and in forked children. pick() allocates nothing, takes no lock and never throws.
 #pragma once
 
+#include "samering/common.h"  // SAMERING_API
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,7 +23,7 @@ namespace samering {
 
 // The flat, position-independent, versioned, checksummed form of a ring (docs/ring-image.md).
 // The same bytes serve an in-process ring, a read-only shared mapping and the broker's reply.
-class RingImage {
+class SAMERING_API RingImage {
  public:
   RingImage() = default;
   // Copies `bytes` and validates them; throws ImageError when they are not a valid image.
@@ -40,14 +42,14 @@ class RingImage {
 
 // Checks magic, format version, sizes, every offset and count, the order of the points and the
 // lookup index, and the checksum. Throws ImageError with the reason. Allocates nothing.
-void validate_image(std::span<const std::byte> bytes);
+SAMERING_API void validate_image(std::span<const std::byte> bytes);
 
 // Builds the image of a spec with its flavor. Throws SpecError (unknown flavor, bad option,
 // a configuration the peer cannot serve).
-RingImage build_ring(const RingSpec& spec);
+SAMERING_API RingImage build_ring(const RingSpec& spec);
 
 // The flavors this build knows, in a stable order.
-std::vector<std::string_view> flavor_names();
+SAMERING_API std::vector<std::string_view> flavor_names();
 
 struct ServerInfo {
   std::string_view address;  // "host:port" as written (NUL-terminated in the image)
@@ -58,7 +60,7 @@ struct ServerInfo {
   std::uint32_t points;      // ring points (continuum flavors) or buckets (modulo flavors)
 };
 
-class Ring {
+class SAMERING_API Ring {
  public:
   // Takes ownership of a built or loaded image.
   explicit Ring(RingImage image);
@@ -115,8 +117,8 @@ class Ring {
 };
 
 // Convenience: parse + build + view. Throw SpecError.
-Ring ring_from_spec(const RingSpec& spec);
-Ring ring_from_json(std::string_view json);
-Ring ring_from_file(const std::string& path);
+SAMERING_API Ring ring_from_spec(const RingSpec& spec);
+SAMERING_API Ring ring_from_json(std::string_view json);
+SAMERING_API Ring ring_from_file(const std::string& path);
 
 }  // namespace samering

@@ -8,6 +8,8 @@
 // at least one server. Flavor options are checked by the flavor at build time.
 #pragma once
 
+#include "samering/common.h"  // SAMERING_API
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -37,14 +39,14 @@ struct RingSpec {
 };
 
 // Parses and checks the generic part of a spec. Throws SpecError. Allocates.
-RingSpec parse_spec(std::string_view json);
+SAMERING_API RingSpec parse_spec(std::string_view json);
 // The generic checks of parse_spec, for a RingSpec built in code (build_ring runs them too):
 // non-empty printable UTF-8 hosts, port text and number 1–65535 that agree, finite weights > 0,
 // unique host:port, at least one server. Throws SpecError naming the field.
-void validate_spec(const RingSpec& spec);
+SAMERING_API void validate_spec(const RingSpec& spec);
 // Reads a file and parses it; I/O errors are SpecErrors naming the path.
-RingSpec parse_spec_file(const std::string& path);
+SAMERING_API RingSpec parse_spec_file(const std::string& path);
 // The canonical JSON of a spec (stable field order); parse_spec(to_json(s)) == s.
-std::string to_json(const RingSpec& spec);
+SAMERING_API std::string to_json(const RingSpec& spec);
 
 }  // namespace samering

@@ -195,7 +195,7 @@ milliseconds(NV seconds)
 static void
 set_option(pTHX_ client_t *c, int option, int64_t value)
 {
-    if (client_set_option(c, option, value) != CLIENT_OK)
+    if (client_set_option(c, option, value) != SAMERING_OK)
         croak("Cache::Memcached::SameRing: %s", client_last_error(c));
 }
 
@@ -272,7 +272,7 @@ memd_new(pTHX_ HV *conf)
         char err[512];
         STRLEN len;
         const char *json = SvPV_const(spec_json(aTHX_ list, ketama_points, hash_namespace, ns), len);
-        if (client_new_from_json(json, len, &m->c, err, sizeof err) != CLIENT_OK)
+        if (client_new_from_json(json, len, &m->c, err, sizeof err) != SAMERING_OK)
             croak("Cache::Memcached::SameRing: %s", err);
         Newxz(m->noreply, m->server_count, unsigned char);
         for (i = 0; i < m->server_count; ++i) {
@@ -492,7 +492,7 @@ noreply_for(pTHX_ const sr_memd *m, I32 gimme, const char *key, STRLEN len)
 static SV *
 answer(pTHX_ int rc)
 {
-    if (rc == CLIENT_OK)
+    if (rc == SAMERING_OK)
         return sv_2mortal(newSViv(1));
     if (rc > 0)
         return sv_2mortal(newSVpvs(""));
@@ -504,7 +504,7 @@ answer(pTHX_ int rc)
 static SV *
 arith_answer(pTHX_ int rc, uint64_t value)
 {
-    if (rc == CLIENT_OK)
+    if (rc == SAMERING_OK)
         return value ? sv_2mortal(newSVpvf("%" UVuf, (UV) value)) : sv_2mortal(newSVpvs("0E0"));
     if (rc > 0)
         return sv_2mortal(newSVpvs(""));
@@ -582,7 +582,7 @@ fetched(pTHX_ SV *value, int with_cas, UV cas)
 static int
 touched(int rc)
 {
-    return rc == CLIENT_OK || rc == CLIENT_NOT_FOUND;
+    return rc == SAMERING_OK || rc == SAMERING_NOT_FOUND;
 }
 
 /* get / gets / gat / gats of one key: the value (mortal) or NULL. gat is a get then a touch of a
@@ -600,7 +600,7 @@ fetch_one(pTHX_ sr_memd *m, SV *key_arg, int with_cas, int touch, IV exptime)
         return NULL;
     key = key_bytes(aTHX_ key_arg, &len, NULL);
     rc = with_cas ? client_gets(m->c, key, len, &v) : client_get(m->c, key, len, &v);
-    if (rc != CLIENT_OK)
+    if (rc != SAMERING_OK)
         return NULL;
     bytes = newSVpvn_flags(v.value, v.value_len, SVs_TEMP);   /* v is the client's until its next call */
     if (touch && !touched(client_touch(m->c, key, len, exptime)))
@@ -687,7 +687,7 @@ fetch_many(pTHX_ sr_memd *m, SV **args, I32 n, int with_cas, int touch, IV expti
             items[hits].key = keys[i];
             items[hits].key_len = lens[i];
             items[hits].exptime = exptime;
-            items[hits].status = CLIENT_EINVAL;
+            items[hits].status = SAMERING_EINVAL;
             ++hits;
         }
         (void) client_touch_multi(m->c, items, (size_t) hits);
@@ -1110,7 +1110,7 @@ touch_multi(memd, ...)
         t[i].key = key_bytes(aTHX_ item_at(aTHX_ av, 0), &len, &keys[i]);
         t[i].key_len = len;
         t[i].exptime = opt_iv(aTHX_ item_opt(aTHX_ av, 1), 0);
-        t[i].status = CLIENT_EINVAL;
+        t[i].status = SAMERING_EINVAL;
     }
     if (memd->c)
         (void) client_touch_multi(memd->c, t, (size_t) n);
@@ -1142,7 +1142,7 @@ flush_all(memd, ...)
         d -= step;
         if (gimme == G_VOID && (memd->nowait || memd->noreply[i]))
             opts = CLIENT_NOREPLY;
-        if (client_flush(memd->c, i, (int64_t) (d + 0.5), opts) == CLIENT_OK)
+        if (client_flush(memd->c, i, (int64_t) (d + 0.5), opts) == SAMERING_OK)
             (void) hv_store_ent(hv, AvARRAY(memd->servers)[i], newSViv(1), 0);
     }
     XSRETURN(1);
@@ -1165,7 +1165,7 @@ server_versions(memd)
     ST(0) = sv_2mortal(newRV_noinc((SV *) hv));
     for (i = 0; i < memd->server_count; ++i) {
         const char *version;
-        if (client_version(memd->c, i, &version) == CLIENT_OK)
+        if (client_version(memd->c, i, &version) == SAMERING_OK)
             (void) hv_store_ent(hv, AvARRAY(memd->servers)[i], newSVpv(version, 0), 0);
     }
     XSRETURN(1);
@@ -1180,7 +1180,7 @@ namespace(memd, ...)
     if (items > 1) {
         STRLEN len;
         const char *ns = SvPV_const(ST(1), len);
-        if (memd->c && client_set_namespace(memd->c, ns, len) != CLIENT_OK) {
+        if (memd->c && client_set_namespace(memd->c, ns, len) != SAMERING_OK) {
             SvREFCNT_dec(old);
             croak("Cache::Memcached::SameRing: %s", client_last_error(memd->c));
         }
