@@ -17,4 +17,7 @@ target_include_directories(samering_broker_client_obj
 target_include_directories(samering_broker_client_obj PRIVATE
   $<TARGET_PROPERTY:samering_selector,INTERFACE_INCLUDE_DIRECTORIES>)
 target_compile_features(samering_broker_client_obj PUBLIC cxx_std_20)
+# fmt (Debian libfmt-dev) header-only: libsamering_c gains no library its users must link.
+find_package(fmt REQUIRED)
+target_link_libraries(samering_broker_client_obj PRIVATE fmt::fmt-header-only)
 install(FILES ${SAMERING_BROKER_DIR}/include/samering/broker.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/samering)

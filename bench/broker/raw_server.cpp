@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
         at += proto::kHeaderSize + h.length;
         proto::Encoder enc(out);
         if (h.opcode == static_cast<std::uint8_t>(proto::Opcode::kHello))
-          proto::encode_hello_reply(enc, h.id, {1, proto::kDefaultMaxFrame, proto::kDefaultMaxKeys, 0});
+          proto::encode_hello_reply(enc, h.id, {1, proto::kDefaultMaxFrame, proto::kDefaultMaxKeys, 0, {}});
         else
           proto::encode_pick_reply(enc, h.id, 1, 0, "127.0.0.1:21000");
       }

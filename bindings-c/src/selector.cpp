@@ -13,8 +13,6 @@
 #include <variant>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "boundary.hpp"
 #include "samering/broker.hpp"
 #include "samering/convert.hpp"
@@ -168,14 +166,22 @@ int selector_new_from_broker(const char* socket_path, const char* ring, int time
   });
 }
 
-int selector_new_from_shm(const char* shm_dir, const char* ring, selector_t** out, char* errbuf, size_t errlen) {
+int selector_new_from_shm_owned_by(const char* shm_dir, const char* ring, int64_t owner_uid, selector_t** out,
+                                   char* errbuf, size_t errlen) {
   if (out) *out = nullptr;
   if (!shm_dir || !ring) {
     write_error(errbuf, errlen, "shm_dir and ring must not be NULL");
     return SAMERING_EINVAL;
   }
-  return construct(out, errbuf, errlen,
-                   [&] { return new selector(ShmSource{std::make_unique<samering::ShmSelector>(shm_dir, ring)}); });
+  return construct(out, errbuf, errlen, [&] {
+    samering::ShmOptions options;
+    options.trusted_uid = owner_uid < 0 ? -1 : static_cast<long long>(owner_uid);
+    return new selector(ShmSource{std::make_unique<samering::ShmSelector>(shm_dir, ring, options)});
+  });
+}
+
+int selector_new_from_shm(const char* shm_dir, const char* ring, selector_t** out, char* errbuf, size_t errlen) {
+  return selector_new_from_shm_owned_by(shm_dir, ring, -1, out, errbuf, errlen);
 }
 
 int selector_new_from_broker_shm(const char* socket_path, const char* ring, int timeout_ms, selector_t** out,
@@ -189,15 +195,15 @@ int selector_new_from_broker_shm(const char* socket_path, const char* ring, int 
     samering::BrokerOptions options;
     options.timeout_ms = timeout_ms;
     samering::BrokerSelector broker(socket_path, ring, options);  // fails on a missing ring
-    const auto stats = nlohmann::json::parse(broker.stats(), nullptr, false);
-    const auto dir = stats.is_object() && stats.contains("shm_dir") && stats["shm_dir"].is_string()
-                         ? stats["shm_dir"].get<std::string>()
-                         : std::string();
+    const std::string dir = broker.shm_dir();                     // told by HELLO (protocol version 2)
     if (dir.empty())
       throw samering::BrokerError(
           samering::BrokerError::Kind::kBroker,
           fmt::format("the broker at {} publishes no shared memory (start it with --shm-dir)", socket_path));
-    return new selector(ShmSource{std::make_unique<samering::ShmSelector>(dir, ring)});
+    // Its files are trusted when the broker's own uid owns them (it may run as a service user).
+    samering::ShmOptions shm;
+    shm.trusted_uid = static_cast<long long>(broker.broker_uid());
+    return new selector(ShmSource{std::make_unique<samering::ShmSelector>(dir, ring, shm)});
   });
 }
 

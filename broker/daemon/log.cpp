@@ -6,6 +6,8 @@
 #include <ctime>
 #include <string>
 
+#include <fmt/format.h>
+
 namespace samering::broker {
 
 namespace {
@@ -22,9 +24,7 @@ void log(LogLevel level, std::string_view message) {
   gmtime_r(&now, &tm);
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
   const char* tag = level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "";
-  std::string line = "samering-broker[" + std::to_string(::getpid()) + "]: " + stamp + " " + tag;
-  line.append(message);
-  line.push_back('\n');
+  const std::string line = fmt::format("samering-broker[{}]: {} {}{}\n", ::getpid(), stamp, tag, message);
   // One write per line, so lines of concurrent processes do not interleave.
   ssize_t rc = ::write(STDERR_FILENO, line.data(), line.size());
   (void)rc;

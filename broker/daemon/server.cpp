@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "log.hpp"
@@ -29,25 +31,23 @@ Server::Server(asio::io_context& io, const Config& config, RingSet& rings, Liste
     : io_(io),
       config_(config),
       rings_(rings),
-      listen_(listen),
-      acceptor_(io, asio::local::stream_protocol(), listen.fd),
+      listen_(std::move(listen)),
+      reserve_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      acceptor_(io, asio::local::stream_protocol(), listen_.fd.release()),
       signals_(io, SIGHUP, SIGTERM, SIGINT),
       tick_timer_(io),
       accept_retry_(io),
       debounce_(io),
-      shutdown_deadline_(io) {}
-
-Server::~Server() {
-  if (listen_.lock_fd >= 0) ::close(listen_.lock_fd);
-}
+      shutdown_deadline_(io),
+      pid_(static_cast<std::uint32_t>(::getpid())) {}
 
 void Server::start() {
   accept();
   wait_signals();
   tick();
   if (config_.watch) watch_specs();
-  log_info("serving " + std::to_string(rings_.entries().size()) + " ring(s) on " + config_.socket_path +
-           (config_.shm_dir.empty() ? "" : ", publishing to " + config_.shm_dir));
+  log_info(fmt::format("serving {} ring(s) on {}{}", rings_.entries().size(), config_.socket_path,
+                       config_.shm_dir.empty() ? "" : ", publishing to " + config_.shm_dir));
 }
 
 void Server::accept() {
@@ -59,7 +59,22 @@ void Server::accept() {
 void Server::on_accept(const boost::system::error_code& ec, SessionSocket socket) {
   if (stopping_ || ec == asio::error::operation_aborted) return;
   if (ec) {
-    // EMFILE/ENFILE and the like: wait a little instead of spinning on a failing accept.
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+      // accept() fails so whether or not a connection waits (the descriptor is taken first): wait
+      // for one, then refuse it with the reserve descriptor. No log line per attempt (tick() says).
+      acceptor_.async_wait(asio::socket_base::wait_read, [this](const boost::system::error_code& e) {
+        if (e || stopping_) return;
+        UniqueFd fd(::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (fd) {  // descriptors are back
+          on_accept({}, SessionSocket(io_.get_executor(), asio::local::stream_protocol(), fd.release()));
+          return;
+        }
+        if (errno == EMFILE || errno == ENFILE) shed_connection();
+        accept();
+      });
+      return;
+    }
+    // Something else: wait a little instead of spinning on a failing accept.
     log_warning("accept: " + ec.message());
     accept_retry_.expires_after(std::chrono::milliseconds(100));
     accept_retry_.async_wait([this](const boost::system::error_code& e) {
@@ -80,11 +95,35 @@ void Server::on_accept(const boost::system::error_code& ec, SessionSocket socket
   if (sessions_.size() > config_.max_connections) {
     ++stats_.connections_rejected;
     session->close_with(ErrorCode::kTooManyConnections,
-                        "the broker serves at most " + std::to_string(config_.max_connections) + " connections");
+                        fmt::format("the broker serves at most {} connections", config_.max_connections));
   } else {
     session->start();
   }
   accept();
+}
+
+// Out of descriptors, with a connection waiting: the reserve is given up for a moment so that it
+// can be accepted, told why and closed, rather than left waiting in the backlog while accept()
+// fails again and again. False when there is no reserve or nothing could be accepted.
+bool Server::shed_connection() {
+  if (!reserve_) reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!reserve_) return false;
+  reserve_.reset();
+  UniqueFd fd(::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  const bool accepted = static_cast<bool>(fd);
+  if (accepted) {
+    std::string frame;
+    Encoder e(frame);
+    encode_error(e, 0, ErrorCode::kTooManyConnections, "the broker is out of descriptors", true);
+    (void)!::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    fd.reset();
+    ++stats_.connections_total;
+    ++stats_.connections_rejected;
+    ++stats_.connections_shed;
+    ++stats_.errors[static_cast<std::size_t>(ErrorCode::kTooManyConnections)];
+  }
+  reserve_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  return accepted;
 }
 
 void Server::remove(const std::shared_ptr<Session>& s) {
@@ -125,6 +164,11 @@ void Server::tick() {
     }
     for (auto& r : rings_.entries())
       if (r->shm) r->shm->collect(now);
+    if (stats_.connections_shed != shed_logged_) {  // once per tick, not once per connection
+      log_warning(fmt::format("out of descriptors: {} connection(s) refused since the last report (RLIMIT_NOFILE)",
+                              stats_.connections_shed - shed_logged_));
+      shed_logged_ = stats_.connections_shed;
+    }
     tick();
   });
 }
@@ -171,7 +215,7 @@ void Server::on_spec_event() {
       text = read_spec_file(r->spec_path);
     } catch (const std::exception& e) {
       // Missing or unreadable: a failed reload (the ring stays), reported once per distinct reason.
-      if (r->last_error != e.what()) rings_.reload(*r, "spec file changed");
+      if (r->last_error_detail != e.what()) rings_.reload(*r, "spec file changed");
       continue;
     }
     if (text != r->spec_text) rings_.reload(*r, "spec file changed");
@@ -188,7 +232,7 @@ Server::ReloadReport Server::reload(std::string_view ring, std::string_view trig
     if (!o.ok) {
       j["error"] = o.error;
       if (!errors.empty()) errors += "; ";
-      errors += "ring " + r.name + ": " + o.error + " (generation " + std::to_string(o.generation) + " kept)";
+      errors += fmt::format("ring {}: {} (generation {} kept)", r.name, o.error, o.generation);
     }
     rings[r.name] = std::move(j);
   };
@@ -198,7 +242,7 @@ Server::ReloadReport Server::reload(std::string_view ring, std::string_view trig
     one(*r);
   } else {
     report.code = ErrorCode::kNoSuchRing;
-    report.error = "no ring named \"" + std::string(ring) + "\"";
+    report.error = fmt::format("no ring named \"{}\"", ring);
     return report;
   }
   if (!errors.empty()) {
@@ -212,7 +256,7 @@ Server::ReloadReport Server::reload(std::string_view ring, std::string_view trig
 std::string Server::stats_json() {
   using nlohmann::json;
   json errors = json::object();
-  for (std::size_t i = 1; i < kErrorCodeCount; ++i) errors[error_name(static_cast<ErrorCode>(i))] = stats_.errors[i];
+  for (const ErrorCode code : kErrorCodes) errors[error_name(code)] = stats_.errors[static_cast<std::size_t>(code)];
   json rings = json::object();
   for (const auto& r : rings_.entries()) {
     rings[r->name] = {
@@ -224,12 +268,17 @@ std::string Server::stats_json() {
         {"requests", r->requests},
         {"picks", r->picks},
         {"reloads", {{"ok", r->reloads_ok}, {"unchanged", r->reloads_unchanged}, {"failed", r->reloads_failed}}},
-        {"last_error", r->last_error},
+        {"last_error", r->last_error},  // the kind of failure and the file, never its content
     };
+  }
+  std::size_t queued = 0, writing = 0;
+  for (const auto& s : sessions_) {
+    queued += s->queued_bytes();
+    writing += s->writing() ? 1 : 0;
   }
   const double uptime = std::chrono::duration<double>(Clock::now() - stats_.started).count();
   json j = {
-      {"pid", ::getpid()},
+      {"pid", pid_},
       {"protocol_version", kProtocolVersion},
       {"uptime_s", uptime},
       {"requests", stats_.requests},
@@ -239,12 +288,20 @@ std::string Server::stats_json() {
        {{"current", sessions_.size()},
         {"total", stats_.connections_total},
         {"rejected", stats_.connections_rejected},
+        {"shed", stats_.connections_shed},
         {"idle_closed", stats_.connections_idle_closed},
-        {"max", config_.max_connections}}},
+        {"max", config_.max_connections},
+        {"writing", writing},
+        {"queued_bytes", queued}}},
       {"reloads", {{"ok", rings_.reloads_ok}, {"failed", rings_.reloads_failed}, {"last_error", rings_.last_reload_error}}},
-      {"shm_dir", config_.shm_dir},  // "" without --shm-dir; read by selector_new_from_broker_shm
+      {"shm_dir", config_.shm_dir},  // "" without --shm-dir (also in the version-2 HELLO reply)
       {"limits",
-       {{"max_frame", config_.max_frame}, {"max_keys", config_.max_keys}, {"idle_timeout_s", config_.idle_timeout_s}}},
+       {{"max_frame", config_.max_frame},
+        {"max_keys", config_.max_keys},
+        {"idle_timeout_s", config_.idle_timeout_s},
+        {"max_queued_replies", kMaxQueuedReplies},
+        {"max_queued_bytes", kMaxQueuedBytes},
+        {"max_queued_descriptors", kMaxQueuedDescriptors}}},
       {"rings", rings},
   };
   return j.dump();

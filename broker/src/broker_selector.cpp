@@ -7,9 +7,12 @@
 #include <cstring>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "connection.hpp"
 #include "samering/broker.hpp"
 #include "samering/error.hpp"
+#include "samering/unique_fd.hpp"
 
 namespace samering {
 
@@ -172,7 +175,7 @@ Ring BrokerSelector::ring(bool by_descriptor, std::uint64_t* generation) {
   const std::uint32_t id = conn_->next_id();
   Encoder e = conn_->encoder();
   broker::encode_ring_request(e, Opcode::kRingImage, id, ring_, by_descriptor ? broker::kFlagImageFd : 0);
-  int fd = -1;
+  int received = -1;
   std::optional<Ring> result;
   std::uint64_t gen = 0, size = 0;
   auto on_reply = [&](const Frame& f, std::size_t) {
@@ -184,22 +187,20 @@ Ring BrokerSelector::ring(bool by_descriptor, std::uint64_t* generation) {
     if (!by_descriptor) result.emplace(RingImage::from_bytes({reinterpret_cast<const std::byte*>(r.bytes.data()), r.bytes.size()}));
   };
   try {
-    conn_->exchange(1, id, on_reply, by_descriptor ? &fd : nullptr);
+    conn_->exchange(1, id, on_reply, by_descriptor ? &received : nullptr);
   } catch (...) {
-    if (fd >= 0) ::close(fd);
+    UniqueFd{received}.reset();
     throw;
   }
   if (by_descriptor) {
-    if (fd < 0) malformed(conn_->path(), "RING_IMAGE reply came without a descriptor");
+    const UniqueFd fd(received);
+    if (!fd) malformed(conn_->path(), "RING_IMAGE reply came without a descriptor");
     struct stat st{};
-    if (::fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != size || size == 0) {
-      ::close(fd);
-      throw ImageError("samering broker " + conn_->path() + ": the image descriptor does not hold " +
-                       std::to_string(size) + " bytes");
-    }
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) throw ImageError("samering broker " + conn_->path() + ": cannot map the image: " + std::strerror(errno));
+    if (::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != size || size == 0)
+      throw ImageError(fmt::format("samering broker {}: the image descriptor does not hold {} bytes", conn_->path(), size));
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);  // the mapping outlives the descriptor
+    if (p == MAP_FAILED)
+      throw ImageError(fmt::format("samering broker {}: cannot map the image: {}", conn_->path(), std::strerror(errno)));
     std::shared_ptr<const void> owner(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
     result.emplace(Ring::view({static_cast<const std::byte*>(p), size}, std::move(owner)));
   }
@@ -246,6 +247,21 @@ std::string BrokerSelector::reload(std::string_view ring) { return text_request(
 std::uint32_t BrokerSelector::broker_pid() {
   if (!conn_->connected() || conn_->hello().broker_pid == 0) ping();
   return conn_->hello().broker_pid;
+}
+
+std::string BrokerSelector::shm_dir() {
+  if (!conn_->connected() || conn_->hello().version == 0) ping();
+  if (conn_->hello().version < 2)
+    throw BrokerError(BrokerError::Kind::kProtocol,
+                      fmt::format("samering broker {}: speaks protocol version {}, whose handshake does not name the "
+                                  "shm dir (STATS \"shm_dir\" does)",
+                                  conn_->path(), conn_->hello().version));
+  return conn_->hello().shm_dir;
+}
+
+uid_t BrokerSelector::broker_uid() {
+  if (!conn_->connected()) ping();
+  return conn_->peer_uid();
 }
 
 }  // namespace samering

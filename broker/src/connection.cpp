@@ -11,6 +11,8 @@
 #include <cstring>
 #include <optional>
 
+#include <fmt/format.h>
+
 namespace samering::broker {
 
 namespace {
@@ -31,8 +33,7 @@ Connection::~Connection() { drop(); }
 void Connection::drop() noexcept {
   // close(), never shutdown(): in a forked child the descriptor shares its socket with the
   // parent, and shutdown() would end the parent's connection too.
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   fresh_ = false;
   decoder_.reset();
   decoder_.shrink(1 << 16);
@@ -46,26 +47,25 @@ void Connection::fail(BrokerError::Kind kind, const std::string& what) {
 void Connection::open() {
   if (path_.size() >= sizeof(sockaddr_un{}.sun_path))
     throw BrokerError(BrokerError::Kind::kConnect, "samering broker " + path_ + ": socket path too long");
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw BrokerError(BrokerError::Kind::kConnect, "samering broker " + path_ + ": socket: " + errno_text(errno));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw BrokerError(BrokerError::Kind::kConnect, "samering broker " + path_ + ": socket: " + errno_text(errno));
   if (timeout_ms_ > 0) {
     timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // also bounds connect() on a full backlog
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // also bounds connect() on a full backlog
   }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path_.data(), path_.size());
   int rc;
   do {
-    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    const int e = errno;
-    ::close(fd);
-    throw BrokerError(BrokerError::Kind::kConnect, "samering broker " + path_ + ": connect: " + errno_text(e));
-  }
-  fd_ = fd;
+  if (rc < 0) throw BrokerError(BrokerError::Kind::kConnect, "samering broker " + path_ + ": connect: " + errno_text(errno));
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  peer_uid_ = ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 ? peer.uid : static_cast<uid_t>(-1);
+  fd_ = std::move(fd);
   pid_ = ::getpid();
   decoder_.reset();
   // The handshake travels with the first request: no extra round trip.
@@ -76,15 +76,15 @@ void Connection::open() {
 }
 
 void Connection::begin_batch() {
-  if (fd_ >= 0 && pid_ != ::getpid()) drop();  // forked child: drop the parent's connection unused
+  if (fd_ && pid_ != ::getpid()) drop();  // forked child: drop the parent's connection unused
   out_.clear();
-  if (fd_ < 0) open();
+  if (!fd_) open();
 }
 
 void Connection::send_all() {
   std::size_t off = 0;
   while (off < out_.size()) {
-    const ssize_t n = ::send(fd_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), out_.data() + off, out_.size() - off, MSG_NOSIGNAL);
     if (n > 0) {
       off += static_cast<std::size_t>(n);
       continue;
@@ -108,7 +108,7 @@ std::size_t Connection::read_some(int* received_fd) {
       msg.msg_iovlen = 1;
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
-      n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+      n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
       if (n > 0) {
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
           if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -119,12 +119,12 @@ std::size_t Connection::read_some(int* received_fd) {
             if (*received_fd < 0)
               *received_fd = fd;
             else
-              ::close(fd);
+              UniqueFd{fd}.reset();  // one descriptor per reply: drop any other
           }
         }
       }
     } else {
-      n = ::recv(fd_, room.data(), room.size(), 0);
+      n = ::recv(fd_.get(), room.data(), room.size(), 0);
     }
     if (n > 0) {
       decoder_.commit(static_cast<std::size_t>(n));
@@ -138,7 +138,7 @@ std::size_t Connection::read_some(int* received_fd) {
 }
 
 void Connection::salvage_refusal() {
-  for (int i = 0; i < 16 && fd_ >= 0; ++i) {
+  for (int i = 0; i < 16 && fd_; ++i) {
     const DecodeResult r = decoder_.next();
     if (r.status == DecodeStatus::kFrame) {
       if (r.frame.header.opcode != static_cast<std::uint8_t>(Opcode::kError)) continue;
@@ -153,7 +153,7 @@ void Connection::salvage_refusal() {
     }
     if (r.status == DecodeStatus::kError) return;
     const auto room = decoder_.prepare(4096);
-    const ssize_t n = ::recv(fd_, room.data(), room.size(), MSG_DONTWAIT);
+    const ssize_t n = ::recv(fd_.get(), room.data(), room.size(), MSG_DONTWAIT);
     if (n <= 0) return;
     decoder_.commit(static_cast<std::size_t>(n));
   }
@@ -205,8 +205,9 @@ void Connection::exchange(std::size_t count, std::uint32_t first_id, const Reply
           if (f.header.id != hello_id_ || f.header.opcode != reply_opcode(Opcode::kHello))
             fail(BrokerError::Kind::kProtocol, "first reply is not the HELLO reply");
           if (parse_hello_reply(f.payload, hello_)) fail(BrokerError::Kind::kProtocol, "malformed HELLO reply");
-          if (hello_.version != kProtocolVersion)
-            fail(BrokerError::Kind::kProtocol, "broker chose protocol version " + std::to_string(hello_.version));
+          if (hello_.version < kMinProtocolVersion || hello_.version > kProtocolVersion)
+            fail(BrokerError::Kind::kProtocol, fmt::format("broker chose protocol version {}, outside the [{}, {}] asked",
+                                                           hello_.version, kMinProtocolVersion, kProtocolVersion));
           hello_pending = false;
           fresh_ = false;
           continue;

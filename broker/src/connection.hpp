@@ -14,6 +14,7 @@
 #include "frame_decoder.hpp"
 #include "protocol.hpp"
 #include "samering/broker.hpp"
+#include "samering/unique_fd.hpp"
 
 namespace samering::broker {
 
@@ -49,9 +50,11 @@ class Connection {
   void begin_batch();
 
   const HelloReply& hello() const { return hello_; }
+  // The broker's effective uid (SO_PEERCRED of this connection, checked by the kernel).
+  uid_t peer_uid() const { return peer_uid_; }
   const std::string& path() const { return path_; }
   void drop() noexcept;  // close without sending (safe in a forked child)
-  bool connected() const { return fd_ >= 0; }
+  bool connected() const { return static_cast<bool>(fd_); }
 
  private:
   void open();
@@ -62,8 +65,9 @@ class Connection {
 
   std::string path_;
   int timeout_ms_;
-  int fd_ = -1;
+  UniqueFd fd_;
   pid_t pid_ = 0;
+  uid_t peer_uid_ = static_cast<uid_t>(-1);
   bool fresh_ = false;          // HELLO was queued on this connection and not yet answered
   std::uint32_t hello_id_ = 0;
   std::uint32_t last_id_ = 0;

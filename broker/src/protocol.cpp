@@ -3,21 +3,19 @@
 // error frame, never an out-of-bounds read.
 #include "protocol.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "samering/ring.hpp"
 
 namespace samering::broker {
 
 bool is_request_opcode(std::uint8_t op) {
-  switch (static_cast<Opcode>(op)) {
-    case Opcode::kHello:
-    case Opcode::kPing:
-    case Opcode::kPick:
-    case Opcode::kPickMany:
-    case Opcode::kRingInfo:
-    case Opcode::kRingImage:
-    case Opcode::kStats:
-    case Opcode::kReload:
-      return true;
+  switch (op) {
+#define SAMERING_OPCODE_CASE(name, value, text) case value:
+    SAMERING_BROKER_OPCODES(SAMERING_OPCODE_CASE)
+#undef SAMERING_OPCODE_CASE
+    return true;
     default:
       return false;
   }
@@ -29,55 +27,42 @@ bool is_reply_opcode(std::uint8_t op) {
 }
 
 const char* opcode_name(std::uint8_t op) {
-  switch (static_cast<Opcode>(op & ~kReplyBit)) {
-    case Opcode::kHello: return "HELLO";
-    case Opcode::kPing: return "PING";
-    case Opcode::kPick: return "PICK";
-    case Opcode::kPickMany: return "PICK_MANY";
-    case Opcode::kRingInfo: return "RING_INFO";
-    case Opcode::kRingImage: return "RING_IMAGE";
-    case Opcode::kStats: return "STATS";
-    case Opcode::kReload: return "RELOAD";
-    default: break;
+  if (op == static_cast<std::uint8_t>(Opcode::kError)) return "ERROR";
+  switch (op & ~kReplyBit) {
+#define SAMERING_OPCODE_NAME(name, value, text) \
+  case value:                                   \
+    return text;
+    SAMERING_BROKER_OPCODES(SAMERING_OPCODE_NAME)
+#undef SAMERING_OPCODE_NAME
+    default:
+      return "unknown";
   }
-  return op == static_cast<std::uint8_t>(Opcode::kError) ? "ERROR" : "unknown";
 }
 
 const char* error_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kBadFrame: return "bad_frame";
-    case ErrorCode::kUnknownOpcode: return "unknown_opcode";
-    case ErrorCode::kFrameTooLarge: return "frame_too_large";
-    case ErrorCode::kTooManyKeys: return "too_many_keys";
-    case ErrorCode::kNoSuchRing: return "no_such_ring";
-    case ErrorCode::kPermissionDenied: return "permission_denied";
-    case ErrorCode::kReloadFailed: return "reload_failed";
-    case ErrorCode::kBadHeader: return "bad_header";
-    case ErrorCode::kHandshakeRequired: return "handshake_required";
-    case ErrorCode::kVersionUnsupported: return "version_unsupported";
-    case ErrorCode::kTooManyConnections: return "too_many_connections";
-    case ErrorCode::kIdleTimeout: return "idle_timeout";
-    case ErrorCode::kShuttingDown: return "shutting_down";
-    case ErrorCode::kInternal: return "internal";
-    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kOk:
+      return "ok";
+#define SAMERING_ERROR_NAME(name, value, text, fatal) \
+  case ErrorCode::name:                               \
+    return text;
+      SAMERING_BROKER_ERRORS(SAMERING_ERROR_NAME)
+#undef SAMERING_ERROR_NAME
   }
   return "unknown_error";
 }
 
 bool is_fatal(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kFrameTooLarge:
-    case ErrorCode::kBadHeader:
-    case ErrorCode::kHandshakeRequired:
-    case ErrorCode::kVersionUnsupported:
-    case ErrorCode::kTooManyConnections:
-    case ErrorCode::kIdleTimeout:
-    case ErrorCode::kShuttingDown:
-      return true;
-    default:
+    case ErrorCode::kOk:
       return false;
+#define SAMERING_ERROR_FATAL(name, value, text, fatal) \
+  case ErrorCode::name:                                \
+    return fatal;
+      SAMERING_BROKER_ERRORS(SAMERING_ERROR_FATAL)
+#undef SAMERING_ERROR_FATAL
   }
+  return false;
 }
 
 bool valid_ring_name(std::string_view name) {
@@ -92,9 +77,13 @@ bool valid_ring_name(std::string_view name) {
 
 namespace {
 
+void check_ring(std::string_view ring) {
+  if (ring.size() > 0xff) throw std::length_error("samering broker protocol: a ring name longer than 255 bytes");
+}
+
 void put_ring(Encoder& e, std::string_view ring) {
   e.u8(static_cast<std::uint8_t>(ring.size()));
-  e.bytes(ring.substr(0, 255));
+  e.bytes(ring);
 }
 
 constexpr ParseError bad(const char* reason) { return {ErrorCode::kBadFrame, reason}; }
@@ -119,6 +108,7 @@ void encode_hello(Encoder& e, std::uint32_t id, std::uint16_t min_version, std::
 }
 
 void encode_pick(Encoder& e, std::uint32_t id, std::string_view ring, std::string_view key) {
+  check_ring(ring);
   e.begin(static_cast<std::uint8_t>(Opcode::kPick), id);
   put_ring(e, ring);
   e.bytes(key);
@@ -127,17 +117,23 @@ void encode_pick(Encoder& e, std::uint32_t id, std::string_view ring, std::strin
 
 void encode_pick_many(Encoder& e, std::uint32_t id, std::string_view ring, const std::string_view* keys,
                       std::size_t n) {
+  check_ring(ring);
+  if (n > 0xffffffffu) throw std::length_error("samering broker protocol: more than 2^32 - 1 keys in one PICK_MANY");
+  for (std::size_t i = 0; i < n; ++i)
+    if (keys[i].size() > kMaxString16)
+      throw std::length_error("samering broker protocol: a PICK_MANY key longer than 65535 bytes");
   e.begin(static_cast<std::uint8_t>(Opcode::kPickMany), id);
   put_ring(e, ring);
   e.u32(static_cast<std::uint32_t>(n));
   for (std::size_t i = 0; i < n; ++i) {
     e.u16(static_cast<std::uint16_t>(keys[i].size()));
-    e.bytes(keys[i].substr(0, 0xffff));
+    e.bytes(keys[i]);
   }
   e.finish();
 }
 
 void encode_ring_request(Encoder& e, Opcode op, std::uint32_t id, std::string_view ring, std::uint8_t flags) {
+  check_ring(ring);
   e.begin(static_cast<std::uint8_t>(op), id, flags);
   put_ring(e, ring);
   e.finish();
@@ -155,8 +151,18 @@ ParseError parse_hello(std::string_view payload, HelloRequest& out) {
     return bad("HELLO payload is shorter than 8 bytes");
   if (magic != std::string_view(kHelloMagic, 4)) return bad("HELLO magic is not \"SRNG\"");
   if (!c.done()) return bad("trailing bytes after HELLO");
-  if (out.min_version > out.max_version) return bad("HELLO min_version > max_version");
+  if (out.min_version > out.max_version) return {ErrorCode::kVersionUnsupported, "HELLO min_version > max_version"};
   return {};
+}
+
+HelloOutcome negotiate_hello(std::uint8_t flags, std::string_view payload) {
+  if (flags != 0) return {ErrorCode::kBadFrame, "HELLO takes no flags", 0};
+  HelloRequest req;
+  if (const ParseError err = parse_hello(payload, req)) return {err.code, err.reason, 0};
+  const std::uint16_t version = std::min(req.max_version, kProtocolVersion);
+  if (version < kMinProtocolVersion || version < req.min_version)
+    return {ErrorCode::kVersionUnsupported, "this broker speaks protocol versions 1 and 2 only", 0};
+  return {ErrorCode::kOk, "", version};
 }
 
 ParseError parse_pick(std::string_view payload, PickRequest& out) {
@@ -199,12 +205,18 @@ ParseError parse_ring_request(std::string_view payload, bool empty_allowed, Ring
 // ---- replies -------------------------------------------------------------------------------
 
 void encode_hello_reply(Encoder& e, std::uint32_t id, const HelloReply& r) {
+  if (r.version >= 2 && r.shm_dir.size() > kMaxString16)
+    throw std::length_error("samering broker protocol: a shm dir longer than 65535 bytes");
   e.begin(reply_opcode(Opcode::kHello), id);
   e.u16(r.version);
   e.u16(0);
   e.u32(r.max_frame);
   e.u32(r.max_keys);
   e.u32(r.broker_pid);
+  if (r.version >= 2) {
+    e.u16(static_cast<std::uint16_t>(r.shm_dir.size()));
+    e.bytes(r.shm_dir);
+  }
   e.finish();
 }
 
@@ -213,7 +225,7 @@ void encode_pick_reply(Encoder& e, std::uint32_t id, std::uint64_t generation, s
   e.begin(reply_opcode(Opcode::kPick), id);
   e.u64(generation);
   e.i32(index);
-  e.u16(static_cast<std::uint16_t>(address.size()));
+  e.u16(static_cast<std::uint16_t>(address.size()));  // ≤ 65535: protocol_misfit at load
   e.bytes(address);
   e.finish();
 }
@@ -231,7 +243,7 @@ void encode_ring_info_reply(Encoder& e, std::uint32_t id, std::uint64_t generati
   e.begin(reply_opcode(Opcode::kRingInfo), id);
   e.u64(generation);
   e.u64(ring.image().size());
-  const std::string_view flavor = ring.flavor().substr(0, 255);
+  const std::string_view flavor = ring.flavor();  // ≤ 255 and every address ≤ 65535: protocol_misfit
   e.u8(static_cast<std::uint8_t>(flavor.size()));
   e.bytes(flavor);
   e.u32(static_cast<std::uint32_t>(ring.size()));
@@ -243,30 +255,47 @@ void encode_ring_info_reply(Encoder& e, std::uint32_t id, std::uint64_t generati
   e.finish();
 }
 
-void encode_ring_image_reply(Encoder& e, std::uint32_t id, std::uint64_t generation, std::uint64_t image_size,
-                             std::string_view bytes) {
+void encode_ring_image_reply_head(Encoder& e, std::uint32_t id, std::uint64_t generation, std::uint64_t image_size,
+                                  bool with_bytes) {
+  if (with_bytes && image_size > kMaxReplyFrame - 16)
+    throw std::length_error("samering broker protocol: an image larger than a reply frame");
   e.begin(reply_opcode(Opcode::kRingImage), id);
   e.u64(generation);
   e.u64(image_size);
-  e.bytes(bytes);
-  e.finish();
+  e.finish(with_bytes ? static_cast<std::uint32_t>(image_size) : 0);
 }
 
-void encode_error(Encoder& e, std::uint32_t id, ErrorCode code, std::string_view message) {
+void encode_error(Encoder& e, std::uint32_t id, ErrorCode code, std::string_view message, bool fatal) {
   e.begin(static_cast<std::uint8_t>(Opcode::kError), id);
   e.u16(static_cast<std::uint16_t>(code));
-  e.u8(is_fatal(code) ? 1 : 0);
+  e.u8(fatal ? 1 : 0);
   e.u8(0);
   e.bytes(message.substr(0, 4096));
   e.finish();
+}
+
+std::string protocol_misfit(const Ring& ring) {
+  if (ring.flavor().size() > 0xff) return "flavor";
+  for (std::size_t i = 0; i < ring.size(); ++i)
+    if (ring.server(i).address.size() > kMaxString16) return "servers[" + std::to_string(i) + "].address";
+  return {};
 }
 
 ParseError parse_hello_reply(std::string_view payload, HelloReply& out) {
   Cursor c(payload);
   std::uint16_t reserved = 0;
   if (!c.u16(out.version) || !c.u16(reserved) || !c.u32(out.max_frame) || !c.u32(out.max_keys) ||
-      !c.u32(out.broker_pid) || !c.done())
-    return bad("HELLO reply is not 16 bytes");
+      !c.u32(out.broker_pid))
+    return bad("HELLO reply is shorter than 16 bytes");
+  out.shm_dir.clear();
+  if (out.version >= 2) {
+    std::uint16_t n = 0;
+    std::string_view dir;
+    if (!c.u16(n) || !c.bytes(n, dir)) return bad("version-2 HELLO reply ends inside the shm dir");
+    out.shm_dir.assign(dir);
+  }
+  if (!c.done()) return bad(out.version >= 2 ? "trailing bytes after a version-2 HELLO reply"
+                                             : "a version-1 HELLO reply is not 16 bytes");
   return {};
 }
 

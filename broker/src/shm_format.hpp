@@ -33,6 +33,10 @@ struct Control {
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "the seqlock needs lock-free 64-bit atomics");
 static_assert(sizeof(Control) <= kControlFileSize);
 
+// The RingImage header's checksum field (docs/ring-image.md: magic 8, version 4, header size 4,
+// total size 8, then the checksum): the control block repeats it as a cross-check.
+inline constexpr std::size_t kImageChecksumOffset = 24;
+
 struct Snapshot {
   std::uint64_t seq = 0, generation = 0, image_size = 0, image_checksum = 0, broker_pid = 0;
 };

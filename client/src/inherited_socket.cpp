@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "samering/unique_fd.hpp"
+
 namespace samering::client_detail {
 namespace {
 
@@ -93,13 +95,10 @@ std::size_t release_inherited(std::span<const InheritedHandle> handles) noexcept
       // ambiguous: freeing would write "quit" to whatever that descriptor number is now.
       bool swapped = false;
       if (wanted[i].fd >= 0) {
-        const int placeholder = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const UniqueFd placeholder(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         // dup2 swaps the descriptor atomically: the child's reference to the parent's socket is
         // released (no FIN: the parent still holds it) and the number now names the placeholder.
-        if (placeholder >= 0) {
-          swapped = ::dup2(placeholder, wanted[i].fd) == wanted[i].fd;
-          ::close(placeholder);
-        }
+        if (placeholder) swapped = ::dup2(placeholder.get(), wanted[i].fd) == wanted[i].fd;
       }
       if (!swapped) {
         ++abandoned;

@@ -6,6 +6,8 @@
 
 #include <random>
 
+#include <fmt/format.h>
+
 #include "broker_support.hpp"
 #include "samering/error.hpp"
 
@@ -48,7 +50,7 @@ TEST(BrokerHandshake, RequestBeforeHelloIsRefusedAndClosed) {
 TEST(BrokerHandshake, UnsupportedVersionIsRefusedAndClosed) {
   Fixture f;
   RawClient c(f.socket);
-  c.send(hello_frame(1, 2, 5));
+  c.send(hello_frame(1, 3, 5));
   auto r = c.read_frame();
   ASSERT_TRUE(r);
   EXPECT_EQ(error_of(*r).code, ErrorCode::kVersionUnsupported);
@@ -56,6 +58,105 @@ TEST(BrokerHandshake, UnsupportedVersionIsRefusedAndClosed) {
   // The broker is fine.
   samering::BrokerSelector ok(f.socket, "main");
   EXPECT_NO_THROW(ok.ping());
+}
+
+// Every row of the handshake table (docs/protocol.md "Handshake and versioning") on the wire:
+// each refusal is one error frame marked fatal, then the close, and nothing after it is answered
+// (issue 20, defect 9: an unknown first opcode left the connection open, a HELLO with a flag was
+// accepted, a malformed HELLO was refused as non-fatal and then closed anyway, min > max was
+// bad_frame).
+TEST(BrokerHandshake, EveryRowOfTheHandshakeTable) {
+  Fixture f(ketama_spec(3), {"--max-frame", "1024"});
+  const auto hello_payload = [](std::uint16_t min, std::uint16_t max) {
+    std::string p("SRNG", 4);
+    p.append(reinterpret_cast<const char*>(&min), 2);
+    p.append(reinterpret_cast<const char*>(&max), 2);
+    return p;
+  };
+  const std::uint8_t kHello = op(Opcode::kHello);
+  std::string too_large(proto::kHeaderSize, '\0');
+  const std::uint32_t len = 1025;
+  std::memcpy(too_large.data(), &len, 4);
+  too_large[4] = static_cast<char>(kHello);
+  too_large[8] = 7;  // the id
+  struct Row {
+    const char* what;
+    std::string first;
+    ErrorCode code;
+  };
+  const std::vector<Row> refusals = {
+      {"PICK before HELLO", pick_frame(7, "main", "k"), ErrorCode::kHandshakeRequired},
+      {"STATS before HELLO", raw_frame(op(Opcode::kStats), 7, ""), ErrorCode::kHandshakeRequired},
+      {"unknown opcode before HELLO", raw_frame(0x55, 7, "??"), ErrorCode::kHandshakeRequired},
+      {"a reply opcode before HELLO", raw_frame(proto::reply_opcode(Opcode::kHello), 7, ""), ErrorCode::kHandshakeRequired},
+      {"HELLO with a flag", raw_frame(kHello, 7, hello_payload(1, 2), 0x01), ErrorCode::kBadFrame},
+      {"HELLO with bad magic", raw_frame(kHello, 7, "XXXX" + hello_payload(1, 2).substr(4)), ErrorCode::kBadFrame},
+      {"a short HELLO", raw_frame(kHello, 7, hello_payload(1, 2).substr(0, 6)), ErrorCode::kBadFrame},
+      {"HELLO with trailing bytes", raw_frame(kHello, 7, hello_payload(1, 2) + "!!"), ErrorCode::kBadFrame},
+      {"HELLO min > max", raw_frame(kHello, 7, hello_payload(2, 1)), ErrorCode::kVersionUnsupported},
+      {"HELLO [3, 5]", raw_frame(kHello, 7, hello_payload(3, 5)), ErrorCode::kVersionUnsupported},
+      {"HELLO [0, 0]", raw_frame(kHello, 7, hello_payload(0, 0)), ErrorCode::kVersionUnsupported},
+      {"reserved header bytes", raw_frame(kHello, 7, hello_payload(1, 2), 0, 1), ErrorCode::kBadHeader},
+      {"a first frame over max_frame", too_large, ErrorCode::kFrameTooLarge},
+  };
+  for (const Row& row : refusals) {
+    SCOPED_TRACE(row.what);
+    RawClient c(f.socket);
+    c.send(row.first + hello_frame(8) + raw_frame(op(Opcode::kPing), 9, "after"));  // not answered
+    auto r = c.read_frame();
+    ASSERT_TRUE(r);
+    const auto e = error_of(*r);
+    EXPECT_EQ(e.code, row.code) << e.message;
+    EXPECT_TRUE(e.fatal) << "the error frame must say the connection closes";
+    EXPECT_EQ(r->header.id, 7u);
+    EXPECT_FALSE(e.message.empty());
+    bool more = false;
+    try {
+      more = c.read_frame().has_value();
+    } catch (const std::exception&) {
+      more = true;  // neither a frame nor the close
+    }
+    EXPECT_FALSE(more) << "the connection must close right after the error";
+  }
+  // Accepted: the version is the highest both speak; version 1 gets exactly its 16 bytes.
+  struct Ok {
+    std::uint16_t min, max, version;
+  };
+  for (const Ok& ok : {Ok{1, 1, 1}, Ok{0, 1, 1}, Ok{1, 2, 2}, Ok{2, 2, 2}, Ok{1, 7, 2}}) {
+    SCOPED_TRACE(fmt::format("HELLO [{}, {}]", ok.min, ok.max));
+    RawClient c(f.socket);
+    c.send(raw_frame(kHello, 3, hello_payload(ok.min, ok.max)) + raw_frame(op(Opcode::kPing), 4, "next"));
+    auto r = c.read_frame();
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->header.opcode, proto::reply_opcode(Opcode::kHello));
+    proto::HelloReply h;
+    ASSERT_FALSE(proto::parse_hello_reply(r->payload, h));
+    EXPECT_EQ(h.version, ok.version);
+    EXPECT_EQ(r->payload.size(), ok.version == 1 ? 16u : 18u);  // version 2: + the (empty) shm dir
+    r = c.read_frame();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->payload, "next");
+  }
+  const auto s = f.stats();
+  EXPECT_EQ(s["errors"]["handshake_required"], 4);
+  EXPECT_EQ(s["errors"]["version_unsupported"], 3);
+  EXPECT_EQ(s["errors"]["bad_frame"], 4);
+  EXPECT_TRUE(f.broker->running());
+}
+
+// Version 2's HELLO reply names the shm dir, so a client needs no STATS parsing to find it.
+TEST(BrokerHandshake, VersionTwoTellsTheShmDirAndTheClientUsesIt) {
+  samering_test::TempDir shm;
+  const std::string dir = (shm.path() / "pub").string();
+  Fixture with(ketama_spec(3), {"--shm-dir", dir});
+  samering::BrokerSelector c(with.socket, "main");
+  EXPECT_EQ(c.shm_dir(), dir);
+  EXPECT_EQ(c.broker_uid(), ::geteuid());
+  samering::ShmSelector reader(c.shm_dir(), "main", {static_cast<long long>(c.broker_uid())});
+  EXPECT_EQ(reader.generation(), c.info().generation);
+  EXPECT_EQ(nlohmann::json::parse(c.stats())["shm_dir"], dir);  // STATS keeps it too
+  Fixture without(ketama_spec(3));
+  EXPECT_EQ(samering::BrokerSelector(without.socket, "main").shm_dir(), "");
 }
 
 TEST(BrokerErrors, RecoverableErrorsGetErrorFramesAndTheConnectionGoesOn) {
@@ -152,6 +253,7 @@ TEST(BrokerErrors, GarbageClosesOnlyThatConnection) {
 TEST(BrokerPipelining, RepliesComeInRequestOrder) {
   Fixture f;
   const samering::Ring local = samering::ring_from_json(ketama_spec(5));
+  const std::uint64_t generation = f.generation();
   RawClient c(f.socket);
   std::string batch = hello_frame(1);
   const auto keys = make_keys(3000, "order-");
@@ -180,7 +282,7 @@ TEST(BrokerPipelining, RepliesComeInRequestOrder) {
       ASSERT_FALSE(proto::parse_pick_reply(r->payload, p));
       EXPECT_EQ(p.index, local.pick(keys[i]));
       EXPECT_EQ(p.address, local.server(static_cast<std::size_t>(p.index)).address);
-      EXPECT_EQ(p.generation, 1u);
+      EXPECT_EQ(p.generation, generation);
     } else if (i % 3 == 1) {
       EXPECT_EQ(r->payload, keys[i]);
     } else {
@@ -264,7 +366,7 @@ TEST(BrokerRequests, RingInfoListsTheServersInIndexOrder) {
   const samering::Ring local = samering::ring_from_json(spec);
   samering::BrokerSelector c(f.socket, "main");
   const auto info = c.info();
-  EXPECT_EQ(info.generation, 1u);
+  EXPECT_EQ(info.generation, f.stats()["rings"]["main"]["generation"].get<std::uint64_t>());
   EXPECT_EQ(info.flavor, "cmf");
   EXPECT_EQ(info.image_size, local.image().size());
   ASSERT_EQ(info.servers.size(), 7u);
@@ -279,8 +381,8 @@ TEST(BrokerRequests, RingImageByBytesAndBySealedDescriptor) {
   std::uint64_t g1 = 0, g2 = 0;
   const samering::Ring by_bytes = c.ring(false, &g1);
   const samering::Ring by_fd = c.ring(true, &g2);
-  EXPECT_EQ(g1, 1u);
-  EXPECT_EQ(g2, 1u);
+  EXPECT_EQ(g1, f.generation());
+  EXPECT_EQ(g2, g1);
   ASSERT_EQ(by_fd.image().size(), local.image().size());
   EXPECT_EQ(std::memcmp(by_fd.image().data(), local.image().data(), local.image().size()), 0);
   for (const auto& k : make_keys(2000)) {
@@ -324,7 +426,7 @@ TEST(BrokerRequests, StatsCountWhatHappened) {
   auto v = views(keys);
   std::vector<std::int32_t> out(v.size());
   c.pick_many(v.data(), v.size(), out.data());
-  for (int i = 0; i < 10; ++i) c.pick("x" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) c.pick(fmt::format("x{}", i));
   try {
     samering::BrokerSelector bad(f.socket, "nosuch");
     FAIL() << "a missing ring must fail the constructor";
@@ -340,7 +442,7 @@ TEST(BrokerRequests, StatsCountWhatHappened) {
   EXPECT_GE(s["connections"]["total"], 2);
   EXPECT_EQ(s["reloads"]["ok"], 0);
   EXPECT_EQ(s["reloads"]["failed"], 0);
-  EXPECT_EQ(s["rings"]["main"]["generation"], 1);
+  EXPECT_EQ(s["rings"]["main"]["generation"], c.info().generation);
   EXPECT_EQ(s["rings"]["main"]["picks"], 260);
   EXPECT_EQ(s["rings"]["main"]["servers"], 5);
   EXPECT_EQ(s["rings"]["main"]["flavor"], "cmf");

@@ -12,10 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -38,7 +41,12 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace proto = samering::broker;
 
-inline const char* broker_binary() { return SAMERING_BROKER_BIN; }
+// The broker under test: this build's, or SAMERING_TEST_BROKER_BIN (to run a test against another
+// build, e.g. to see a regression test fail on the binary from before its fix).
+inline const char* broker_binary() {
+  const char* other = std::getenv("SAMERING_TEST_BROKER_BIN");
+  return other && *other ? other : SAMERING_BROKER_BIN;
+}
 
 // A spec with `n` servers on 127.0.0.1 starting at `port`, flavor cmf ketama.
 inline std::string ketama_spec(int n, int port = 21000, int points = 160) {
@@ -59,6 +67,32 @@ inline void write_atomically(const fs::path& path, const std::string& content) {
     if (!out) throw std::runtime_error("cannot write " + tmp.string());
   }
   fs::rename(tmp, path);
+}
+
+// Writes `content` to a new file `path` with mode 0644 whatever the umask (a shm reader refuses
+// files writable by group or others).
+inline void write_private_file(const fs::path& path, const std::string& content) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out) throw std::runtime_error("cannot write " + path.string());
+  }
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+}
+
+// The image files of `ring` in a shm dir, sorted (and, in *temporaries, the count of .tmp files).
+inline std::vector<std::string> shm_files(const std::string& shm_dir, int* temporaries = nullptr,
+                                          const std::string& ring = "main") {
+  std::vector<std::string> images;
+  int tmp = 0;
+  for (const auto& e : fs::directory_iterator(shm_dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.find(".tmp") != std::string::npos) ++tmp;
+    else if (n.rfind(ring + ".", 0) == 0 && n.size() > 4 && n.compare(n.size() - 4, 4, ".img") == 0) images.push_back(n);
+  }
+  std::sort(images.begin(), images.end());
+  if (temporaries) *temporaries = tmp;
+  return images;
 }
 
 inline std::string read_text(const fs::path& p) {
@@ -114,8 +148,10 @@ bool eventually(F cond, std::chrono::milliseconds timeout = 5000ms) {
 // samering-broker as a child process, started by fork+exec and stopped by its PID.
 class BrokerProcess {
  public:
-  // Starts the broker with `args` (after the binary name); stderr+stdout go to `log`.
-  BrokerProcess(std::vector<std::string> args, fs::path log) : log_(std::move(log)) {
+  // Starts the broker with `args` (after the binary name); stderr+stdout go to `log`. `in_child`
+  // runs in the forked child before exec (e.g. setrlimit).
+  BrokerProcess(std::vector<std::string> args, fs::path log, std::function<void()> in_child = {})
+      : log_(std::move(log)) {
     std::vector<std::string> argv_s{broker_binary()};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     for (std::size_t i = 0; i + 1 < args.size(); ++i)
@@ -127,7 +163,9 @@ class BrokerProcess {
       if (fd >= 0) {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
+        if (fd > 2) ::close(fd);
       }
+      if (in_child) in_child();
       std::vector<char*> argv;
       for (auto& s : argv_s) argv.push_back(s.data());
       argv.push_back(nullptr);
@@ -199,6 +237,39 @@ class BrokerProcess {
   int status_ = 0;
 };
 
+// A process's resident set (VmRSS, KiB) and its open descriptors, from /proc; -1 if unreadable.
+inline long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+// The lowest descriptor number `pid` has free (what its next open() gets), or -1.
+inline long lowest_free_descriptor(pid_t pid) {
+  std::error_code ec;
+  std::vector<long> used;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec))
+    used.push_back(std::stol(it->path().filename().string()));
+  if (ec) return -1;
+  std::sort(used.begin(), used.end());
+  long n = 0;
+  for (long u : used) {
+    if (u != n) break;
+    ++n;
+  }
+  return n;
+}
+inline long open_descriptors(pid_t pid) {
+  std::error_code ec;
+  long n = 0;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec))
+    ++n;
+  return ec ? -1 : n;
+}
+
 // A temporary directory with a spec and a running broker serving it as ring "main".
 struct Fixture {
   samering_test::TempDir dir;
@@ -206,18 +277,21 @@ struct Fixture {
   std::string socket;
   std::unique_ptr<BrokerProcess> broker;
 
-  explicit Fixture(const std::string& spec_json = ketama_spec(5), std::vector<std::string> extra = {}) {
+  explicit Fixture(const std::string& spec_json = ketama_spec(5), std::vector<std::string> extra = {},
+                   std::function<void()> in_child = {}) {
     spec = dir.write("main.json", spec_json);
     socket = (dir.path() / "broker.sock").string();
     std::vector<std::string> args{"--socket", socket, "--ring", "main=" + spec.string()};
     args.insert(args.end(), extra.begin(), extra.end());
-    broker = std::make_unique<BrokerProcess>(args, dir.path() / "broker.log");
+    broker = std::make_unique<BrokerProcess>(args, dir.path() / "broker.log", std::move(in_child));
     if (!broker->wait_ready()) throw std::runtime_error("broker did not start:\n" + broker->log());
   }
   nlohmann::json stats() {
     samering::BrokerSelector c(socket, "main");
     return nlohmann::json::parse(c.stats());
   }
+  // The generation ring "main" is at now (RING_INFO).
+  std::uint64_t generation() { return samering::BrokerSelector(socket, "main").info().generation; }
 };
 
 struct OwnedFrame {

@@ -1,10 +1,13 @@
 // The frame decoder and the payload parsers, driven with bytes only (no sockets): every
 // malformed shape gets the documented error, nothing reads out of bounds (run under ASan), and a
 // fatal error sticks.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -34,7 +37,7 @@ std::string pick_many_payload(std::string_view ring, const std::vector<std::stri
 
 std::vector<std::string> make_keys_for_test(std::size_t n) {
   std::vector<std::string> k;
-  for (std::size_t i = 0; i < n; ++i) k.push_back("k" + std::to_string(i));
+  for (std::size_t i = 0; i < n; ++i) k.push_back(fmt::format("k{}", i));
   return k;
 }
 
@@ -289,8 +292,117 @@ TEST(ProtocolParse, Hello) {
   EXPECT_EQ(h.min_version, 1);
   EXPECT_EQ(parse_hello("SRNG\x01", h).code, ErrorCode::kBadFrame);
   EXPECT_EQ(parse_hello(std::string("XXXX\x01\x00\x01\x00", 8), h).code, ErrorCode::kBadFrame);
-  EXPECT_EQ(parse_hello(std::string("SRNG\x02\x00\x01\x00", 8), h).code, ErrorCode::kBadFrame);  // min > max
+  EXPECT_EQ(parse_hello(std::string("SRNG\x02\x00\x01\x00", 8), h).code, ErrorCode::kVersionUnsupported);  // min > max
   EXPECT_EQ(parse_hello(std::string("SRNG\x01\x00\x01\x00!", 9), h).code, ErrorCode::kBadFrame);
+}
+
+// Every row of the handshake table (docs/protocol.md "Handshake and versioning") that depends on
+// the HELLO frame alone; the broker tests check the same rows on the wire, with the close.
+TEST(ProtocolHandshake, NegotiateHelloFollowsTheTable) {
+  const auto hello = [](std::uint16_t min, std::uint16_t max) {
+    std::string p("SRNG", 4);
+    p.append(reinterpret_cast<const char*>(&min), 2);
+    p.append(reinterpret_cast<const char*>(&max), 2);
+    return p;
+  };
+  struct Row {
+    const char* what;
+    std::uint8_t flags;
+    std::string payload;
+    ErrorCode error;
+    std::uint16_t version;
+  };
+  const std::vector<Row> rows = {
+      {"[1, 1]", 0, hello(1, 1), ErrorCode::kOk, 1},
+      {"[1, 2]", 0, hello(1, 2), ErrorCode::kOk, 2},
+      {"[2, 2]", 0, hello(2, 2), ErrorCode::kOk, 2},
+      {"[0, 1]", 0, hello(0, 1), ErrorCode::kOk, 1},
+      {"[1, 9]: the highest both speak", 0, hello(1, 9), ErrorCode::kOk, 2},
+      {"[3, 5]: no common version", 0, hello(3, 5), ErrorCode::kVersionUnsupported, 0},
+      {"[0, 0]: no common version", 0, hello(0, 0), ErrorCode::kVersionUnsupported, 0},
+      {"min > max", 0, hello(2, 1), ErrorCode::kVersionUnsupported, 0},
+      {"a flag", 0x01, hello(1, 2), ErrorCode::kBadFrame, 0},
+      {"bad magic", 0, "XXXX" + hello(1, 2).substr(4), ErrorCode::kBadFrame, 0},
+      {"short", 0, hello(1, 2).substr(0, 7), ErrorCode::kBadFrame, 0},
+      {"empty", 0, "", ErrorCode::kBadFrame, 0},
+      {"trailing bytes", 0, hello(1, 2) + "!", ErrorCode::kBadFrame, 0},
+  };
+  for (const Row& r : rows) {
+    const HelloOutcome o = negotiate_hello(r.flags, r.payload);
+    EXPECT_EQ(o.error, r.error) << r.what << ": " << o.reason;
+    EXPECT_EQ(o.version, r.version) << r.what;
+    if (r.error != ErrorCode::kOk) {
+      EXPECT_STRNE(o.reason, "") << r.what;
+    }
+  }
+}
+
+TEST(ProtocolReplies, HelloReplyHasExactlyTheFieldsOfItsVersion) {
+  std::string s;
+  Encoder e(s);
+  encode_hello_reply(e, 1, {1, 100, 200, 300, "/dev/shm/x"});
+  EXPECT_EQ(s.size(), kHeaderSize + 16);  // version 1: no shm dir, whatever the broker has
+  HelloReply r;
+  ASSERT_FALSE(parse_hello_reply(std::string_view(s).substr(kHeaderSize), r));
+  EXPECT_EQ(r.version, 1);
+  EXPECT_EQ(r.max_frame, 100u);
+  EXPECT_EQ(r.max_keys, 200u);
+  EXPECT_EQ(r.broker_pid, 300u);
+  EXPECT_EQ(r.shm_dir, "");
+  EXPECT_TRUE(parse_hello_reply(s.substr(kHeaderSize) + std::string("\0\0", 2), r));
+
+  s.clear();
+  encode_hello_reply(e, 2, {2, 100, 200, 300, "/dev/shm/x"});
+  EXPECT_EQ(s.size(), kHeaderSize + 16 + 2 + 10);
+  ASSERT_FALSE(parse_hello_reply(std::string_view(s).substr(kHeaderSize), r));
+  EXPECT_EQ(r.version, 2);
+  EXPECT_EQ(r.shm_dir, "/dev/shm/x");
+  for (std::size_t n = 16; n < s.size() - kHeaderSize; ++n)
+    EXPECT_TRUE(parse_hello_reply(std::string_view(s).substr(kHeaderSize, n), r)) << n;
+  EXPECT_TRUE(parse_hello_reply(s.substr(kHeaderSize) + "!", r));
+  s.clear();
+  encode_hello_reply(e, 2, {2, 1, 1, 1, ""});
+  ASSERT_FALSE(parse_hello_reply(std::string_view(s).substr(kHeaderSize), r));
+  EXPECT_EQ(r.shm_dir, "");
+}
+
+// Issue 13: the encoder refuses what it would truncate, and appends nothing then.
+TEST(ProtocolEncode, RefusesRingNamesAndKeysItWouldTruncate) {
+  std::string s;
+  Encoder e(s);
+  const std::string long_ring(256, 'r');
+  EXPECT_THROW(encode_pick(e, 1, long_ring, "k"), std::length_error);
+  EXPECT_THROW(encode_ring_request(e, Opcode::kRingInfo, 1, long_ring), std::length_error);
+  const std::string long_key(65536, 'k');
+  const std::string_view keys[2] = {"a", long_key};
+  EXPECT_THROW(encode_pick_many(e, 1, "main", keys, 2), std::length_error);
+  EXPECT_THROW(encode_pick_many(e, 1, long_ring, keys, 1), std::length_error);
+  EXPECT_TRUE(s.empty());
+  encode_pick(e, 1, std::string(255, 'r'), "k");  // the longest that fits
+  PickRequest req;
+  ASSERT_FALSE(parse_pick(std::string_view(s).substr(kHeaderSize), req));
+  EXPECT_EQ(req.ring.size(), 255u);
+}
+
+// Issue 13: one list of opcodes and codes; every consumer agrees with it.
+TEST(ProtocolLists, OpcodesAndErrorCodesComeFromOneList) {
+  for (int op = 0; op < 256; ++op) {
+    const bool request = is_request_opcode(static_cast<std::uint8_t>(op));
+    EXPECT_EQ(request, std::string_view(opcode_name(static_cast<std::uint8_t>(op))) != "unknown" && op < 0x80) << op;
+    if (request) {
+      EXPECT_TRUE(is_reply_opcode(static_cast<std::uint8_t>(op | kReplyBit))) << op;
+    }
+  }
+  EXPECT_STREQ(opcode_name(0xff), "ERROR");
+  EXPECT_STREQ(opcode_name(reply_opcode(Opcode::kPickMany)), "PICK_MANY");
+  EXPECT_EQ(kErrorCodeCount, 16u);
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < std::size(kErrorCodes); ++i) {
+    EXPECT_EQ(static_cast<std::size_t>(kErrorCodes[i]), i + 1);
+    names.insert(error_name(kErrorCodes[i]));
+  }
+  EXPECT_EQ(names.size(), std::size(kErrorCodes));
+  EXPECT_EQ(names.count("unknown_error"), 0u);
 }
 
 TEST(ProtocolParse, RingRequest) {

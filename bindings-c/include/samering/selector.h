@@ -70,11 +70,18 @@ SAMERING_API int selector_new_from_broker(const char *socket_path, const char *r
  * generation with one memory load (no syscall) and maps + validates a new image when it moved; if
  * the new image is missing or corrupt the previous one stays in use and selector_last_error says
  * why. Fails with SAMERING_EDOWN (no control file) or SAMERING_EIMAGE (a truncated or corrupt image;
- * the message names the file). No descriptor is kept open. */
+ * the message names the file). No descriptor is kept open. The reader trusts only a directory and
+ * files owned by root or by the calling process's uid, writable by nobody else (docs/protocol.md
+ * "Shared memory", reader rules): SAMERING_EDOWN / SAMERING_EIMAGE otherwise. */
 SAMERING_API int selector_new_from_shm(const char *shm_dir, const char *ring, selector_t **out, char *errbuf,
                                        size_t errlen);
-/* selector_new_from_shm on the --shm-dir of the broker at socket_path (asked once over the socket;
- * no connection is kept). SAMERING_EBROKER when that broker publishes no shared memory. */
+/* selector_new_from_shm that also trusts files owned by owner_uid (the uid a broker service runs
+ * as; -1: none besides root and the caller). */
+SAMERING_API int selector_new_from_shm_owned_by(const char *shm_dir, const char *ring, int64_t owner_uid,
+                                                selector_t **out, char *errbuf, size_t errlen);
+/* selector_new_from_shm on the --shm-dir of the broker at socket_path (the broker names it in its
+ * handshake; no connection is kept), trusting the broker's uid as the owner of its files.
+ * SAMERING_EBROKER when that broker publishes no shared memory. */
 SAMERING_API int selector_new_from_broker_shm(const char *socket_path, const char *ring, int timeout_ms,
                                               selector_t **out, char *errbuf, size_t errlen);
 

@@ -24,7 +24,7 @@ my %STRING_OPTION = map { $_ => 1 } qw(namespace distribution hash hash_tag);
 my %INT_OPTION    = map { $_ => 1 } qw(ketama_points);
 my %SERVER_KEY    = map { $_ => 1 } qw(address weight noreply name);
 # The arguments that make a broker- or shm-backed selector instead of a local one.
-my @REMOTE_ARG    = qw(broker shm_dir ring timeout shm);
+my @REMOTE_ARG    = qw(broker shm_dir ring timeout shm owner_uid);
 
 sub new {
     my $class = shift;
@@ -72,10 +72,10 @@ sub _new_remote {
     }
     my $where = $where[0];
     my %takes = $where eq 'broker' ? (broker => 1, ring => 1, timeout => 1, shm => 1)
-                                   : (shm_dir => 1, ring => 1);
+                                   : (shm_dir => 1, ring => 1, owner_uid => 1);
     my @other = grep { !$takes{$_} } sort keys %$args;
     Carp::croak("SameRing::Selector->new: $where => ... takes "
-                . ($where eq 'broker' ? 'ring, timeout and shm' : 'ring')
+                . ($where eq 'broker' ? 'ring, timeout and shm' : 'ring and owner_uid')
                 . " only (got @other); the ring's spec is the broker's") if @other;
     Carp::croak("SameRing::Selector->new: $where => ... needs ring => NAME") unless exists $args->{ring};
     for my $name ($where, 'ring') {
@@ -85,7 +85,13 @@ sub _new_remote {
         Carp::croak("SameRing::Selector->new: $name must not contain a NUL byte") if $value =~ /\0/;
     }
     if ($where eq 'shm_dir') {
-        my ($self, $error) = _new_from_shm($class, "$args->{shm_dir}", "$args->{ring}");
+        # owner_uid: the uid a broker service runs as, whose files are trusted besides root's and
+        # this process's (docs/protocol.md, reader rules)
+        my $owner = $args->{owner_uid};
+        Carp::croak('SameRing::Selector->new: owner_uid must be a uid (a whole number >= 0)')
+            if defined $owner && (ref $owner || $owner !~ /\A[0-9]+\z/ || $owner > 2**32 - 1);
+        my ($self, $error) = _new_from_shm($class, "$args->{shm_dir}", "$args->{ring}",
+                                           defined $owner ? 0 + $owner : -1);
         Carp::croak($error) unless $self;
         return $self;
     }
@@ -345,7 +351,7 @@ A single hash reference may be passed instead of the list.
 
   SameRing::Selector->new(broker => $socket_path, ring => $name [, timeout => $ms])
   SameRing::Selector->new(broker => $socket_path, ring => $name, shm => 1 [, timeout => $ms])
-  SameRing::Selector->new(shm_dir => $dir, ring => $name)
+  SameRing::Selector->new(shm_dir => $dir, ring => $name [, owner_uid => $uid])
 
 A selector for the ring C<$name> of a running C<samering-broker> (docs/protocol.md in the samering
 tree); the spec is the broker's, so no spec, server list or option is given here.
@@ -357,12 +363,15 @@ checks that the ring exists. C<timeout> bounds the connect and each request, in 
 
 With C<shm =E<gt> 1> the broker is asked once where it publishes its shared memory (its
 C<--shm-dir>), and the selector maps the ring image from there (C<selector_new_from_broker_shm>);
-no connection is kept. C<shm_dir> names that directory directly (C<selector_new_from_shm>). A
+no connection is kept; the broker's uid is trusted as the owner of its files. C<shm_dir> names that
+directory directly (C<selector_new_from_shm_owned_by>): its directory and files must belong to
+root, to this process's uid or to C<owner_uid> (the uid a broker service runs as) and be writable by
+nobody else, or the constructor croaks (docs/protocol.md, the reader rules). A
 shm selector picks at the speed of a local one, and checks the published generation (one memory
 load) on each pick to follow reloads.
 
 Every other argument croaks, as do contradictory ones (C<broker> with C<servers>, C<spec> or
-C<shm_dir>; C<shm> or C<timeout> without C<broker>; no C<ring>). A failure croaks with the core's
+C<shm_dir>; C<shm> or C<timeout> without C<broker>; C<owner_uid> without C<shm_dir>; no C<ring>). A failure croaks with the core's
 message, e.g.
 
   samering broker /run/samering.sock: connect: No such file or directory

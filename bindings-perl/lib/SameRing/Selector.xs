@@ -323,16 +323,17 @@ _new_from_broker(class, path, ring, timeout_ms, shm)
     SR_RETURN_NEW(rc, sel, err);
 
 void
-_new_from_shm(class, dir, ring)
+_new_from_shm(class, dir, ring, owner_uid)
     const char *class
     const char *dir
     const char *ring
+    IV owner_uid
   PREINIT:
     selector_t *sel = NULL;
     char err[512];
     int rc;
   PPCODE:
-    rc = selector_new_from_shm(dir, ring, &sel, err, sizeof err);
+    rc = selector_new_from_shm_owned_by(dir, ring, (int64_t) owner_uid, &sel, err, sizeof err);
     SR_RETURN_NEW(rc, sel, err);
 
 void

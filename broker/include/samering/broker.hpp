@@ -18,6 +18,8 @@
 // Protocol and files: docs/protocol.md.
 #pragma once
 
+#include <sys/types.h>
+
 #include "samering/common.h"  // SAMERING_API
 
 #include <atomic>
@@ -104,6 +106,13 @@ class SAMERING_API BrokerSelector {
   std::string reload(std::string_view ring = {});  // the RELOAD JSON; throws kBroker on failure
 
   std::uint32_t broker_pid();                 // from the handshake (connects if needed)
+  // The broker's --shm-dir ("" when it publishes none), from the version-2 handshake (connects if
+  // needed; no round trip of its own). Throws BrokerError(kProtocol) for a broker that speaks only
+  // version 1 (it did not say). Pass it, with broker_uid(), to ShmSelector.
+  std::string shm_dir();
+  // The broker's effective uid as the kernel reports it for this connection (SO_PEERCRED;
+  // connects if needed): the owner its shm files must have.
+  uid_t broker_uid();
   const std::string& socket_path() const noexcept;
   const std::string& ring_name() const noexcept;
   // Closes the connection now (in this process: nothing is sent).
@@ -115,45 +124,71 @@ class SAMERING_API BrokerSelector {
   std::string last_address_;
 };
 
-// Maps <dir>/<ring>.ctl and the image it names; validates every image before use.
+struct ShmOptions {
+  // Whose files a reader trusts besides root's and its own effective uid's (docs/protocol.md
+  // "Shared memory", reader rules): the broker's uid when it runs as another user (-1: nobody
+  // else). BrokerSelector::broker_uid() tells it.
+  long long trusted_uid = -1;
+};
+
+// Maps <dir>/<ring>.ctl and the image it names; validates every image before use. Follows the
+// broker's reloads through the control block, and a control file replaced under the same path (a
+// broker restarted on a re-created shm dir) through a check made at most once a second of picking.
 class SAMERING_API ShmSelector {
  public:
-  // Throws BrokerError(kConnect) when the control file is missing or not one, ImageError when the
-  // image is corrupt or truncated (the message names the file).
-  ShmSelector(std::string dir, std::string ring);
+  // Throws BrokerError(kConnect) when the dir or control file is missing, is not one or is not
+  // trusted (owner, mode: the reader rules), ImageError when the image is corrupt, truncated or
+  // not trusted (the message names the file).
+  ShmSelector(std::string dir, std::string ring, ShmOptions options = {});
   ~ShmSelector();
   ShmSelector(ShmSelector&&) noexcept;
   ShmSelector& operator=(ShmSelector&&) noexcept;
 
-  // The hot path: one atomic load to see whether the broker published a new generation; if so,
-  // the new image is mapped and validated first (on error the previous one stays in use and
-  // last_error() says why). Never throws, never allocates unless the generation moved.
+  // The hot path: one atomic load to see whether the broker published a new generation, and a
+  // countdown; if the generation moved, the new image is mapped and validated first (on error the
+  // previous one stays in use and last_error() says why). Every kPicksPerClockRead picks the
+  // coarse monotonic clock is read (vDSO, no system call), and once a second of picking the
+  // control file's path is checked (one lstat): a different file there is mapped and followed.
+  // Never throws, never allocates unless it follows something.
   std::int32_t pick(std::string_view key) noexcept {
-    if (control_seq_->load(std::memory_order_acquire) != seen_seq_) [[unlikely]]
+    if (control_seq_->load(std::memory_order_acquire) != seen_seq_ || --picks_to_clock_ == 0) [[unlikely]]
       follow();
     return ring_.pick(key);
   }
   std::int32_t pick(const char* key, std::size_t len) noexcept { return pick(std::string_view(key, len)); }
   void pick_many(const std::string_view* keys, std::size_t n, std::int32_t* out) noexcept {
-    if (control_seq_->load(std::memory_order_acquire) != seen_seq_) [[unlikely]]
+    if (control_seq_->load(std::memory_order_acquire) != seen_seq_ || --picks_to_clock_ == 0) [[unlikely]]
       follow();
     ring_.pick_many(keys, n, out);
   }
 
-  // Follows a newer generation now, if any; returns false (keeping the current ring) on error.
+  // Follows a newer generation now, if any, and checks the control file's path if the last check
+  // is a second old or more (no system call otherwise); returns false (keeping the current ring)
+  // when the last attempt to follow failed.
   bool refresh() noexcept;
+  static constexpr std::uint32_t kPicksPerClockRead = 64;
   const Ring& ring() const noexcept { return ring_; }
   std::uint64_t generation() const noexcept { return generation_; }
   const std::string& last_error() const noexcept { return last_error_; }
 
  private:
+  struct Control;  // a mapped control file and its identity
   void follow() noexcept;
-  Ring load(std::uint64_t& seq, std::uint64_t& generation);  // throws
+  void follow_seq() noexcept;
+  void check_control_file() noexcept;
+  void adopt(Control control);
+  Ring first_load();  // the constructor's: maps the control file and its image, sets the state
+  Control open_control() const;                                                     // throws
+  Ring load(const Control& control, std::uint64_t& seq, std::uint64_t& generation) const;  // throws
 
-  std::string dir_, name_;
+  std::string dir_, name_, control_path_;
+  ShmOptions options_;
   std::shared_ptr<const void> control_map_;
   const std::atomic<std::uint64_t>* control_seq_ = nullptr;
   std::uint64_t seen_seq_ = 0;
+  std::uint32_t picks_to_clock_ = kPicksPerClockRead;
+  std::uint64_t control_dev_ = 0, control_ino_ = 0;
+  std::int64_t checked_ns_ = 0;  // CLOCK_MONOTONIC_COARSE of the last control-file check
   std::uint64_t generation_ = 0;
   Ring ring_;
   std::string last_error_;
