@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev libxxhash-dev libyaml-dev libboost-dev zlib1g-dev libssl-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev libxxhash-dev libyaml-dev libboost-dev zlib1g-dev libssl-dev
   libmemcached-dev libhashkit-dev memcached
   # the peers the fixtures are made from (fixtures/README.md)
   libcache-memcached-fast-perl libcache-memcached-perl

@@ -44,6 +44,7 @@ void Ring::attach(std::span<const std::byte> bytes) {
   key_seed_ = h.key_seed;
   hashed_prefix_max_ = h.hashed_prefix_max;
   hash_tag_ = h.hash_tag;
+  key_transform_ = h.key_transform;
   min_key_ = h.min_key_length;
   max_key_ = h.max_key_length;
 }
@@ -96,8 +97,33 @@ inline std::uint32_t Ring::continuum_position(std::uint32_t h) const noexcept {
 
 std::int32_t Ring::pick(const char* key, std::size_t len) const noexcept {
   if (len < min_key_ || (max_key_ && len > max_key_)) return -1;
+  if (key_transform_) [[unlikely]]
+    return pick_transformed(key, len);
   if (server_count_ == 1) return 0;  // every peer short-cuts a single server without hashing
   return pick_hash(key_hash(key, len));
+}
+
+// The key transforms (docs/ring-image.md), out of the common path.
+std::int32_t Ring::pick_transformed(const char* key, std::size_t len) const noexcept {
+  if (key_transform_ == image::kUtf8Required) {
+    // spymemcached: a key is a Java String sent as its UTF-8 bytes, so other bytes name no key.
+    if (!hash::utf8_well_formed(key, len)) return -1;
+    if (server_count_ == 1) return 0;
+    return pick_hash(key_hash(key, len));
+  }
+  // kPhpMemcacheKey: pecl memcache 4.0.5.2 mmc_prepare_key_ex hashes (and sends) the key cut to 250
+  // bytes with every byte <= ' ' written as '_'. validate_image keeps hashed_prefix_max in 1..250,
+  // so the rewritten bytes fit a fixed buffer; a key without such a byte is hashed in place.
+  if (server_count_ == 1) return 0;
+  const std::size_t n = len < hashed_prefix_max_ ? len : hashed_prefix_max_;
+  std::size_t i = 0;
+  while (i < n && static_cast<unsigned char>(key[i]) > 0x20) ++i;
+  if (i == n) return pick_hash(key_hash(key, n));
+  char buf[image::kPhpMemcacheMaxKey];
+  std::memcpy(buf, key, n);
+  for (; i < n; ++i)
+    if (static_cast<unsigned char>(buf[i]) <= 0x20) buf[i] = '_';
+  return pick_hash(key_hash(buf, n));
 }
 
 inline std::int32_t Ring::pick_hash(std::uint32_t h) const noexcept {
@@ -168,7 +194,7 @@ std::vector<double> Ring::shares() const {
       break;
     }
     case image::kModulo:
-      if (key_hash_ == image::kCrc32Hi15 && !hash_tag_) {  // 15-bit hash: count exactly
+      if (hash::is_15_bit(key_hash_) && !hash_tag_) {  // 15-bit hash: count exactly
         for (std::uint32_t h = 0; h < 32768; ++h) share[table_[h % table_count_]] += 1.0 / 32768;
       } else {
         for (std::uint32_t i = 0; i < table_count_; ++i) share[table_[i]] += 1.0 / table_count_;
