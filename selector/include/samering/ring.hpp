@@ -105,6 +105,7 @@ class Ring {
   std::uint32_t server_count_ = 0;
   std::uint32_t point_count_ = 0;
   std::uint32_t table_count_ = 0;
+  std::uint32_t table_mask_ = 0;  // table_count_ - 1 when it is a power of two, else 0
   std::uint32_t index_shift_ = 32;
   std::uint32_t algorithm_ = 0;
   std::uint32_t key_hash_ = 0;
