@@ -91,6 +91,14 @@ inline constexpr FlavorCase kFlavors[] = {
      false},
     {"twemproxy", "twemproxy", "", 1000},  // ketama, fnv1a_64 (its defaults)
     {"nginx", "nginx", "", 1000},          // hash $key consistent: crc32 chain, 160 points
+    // the PHP and Java peers, each beside its bare key hash in bench_pick
+    {"php_memcache_consistent", "php-memcache", "", 1000},  // crc32 % 1024 buckets
+    {"php_memcache_consistent_fnv", "php-memcache", "\"hash_function\": \"fnv\"", 1000},
+    {"php_memcache_standard", "php-memcache", "\"hash_strategy\": \"standard\"", 1000},  // 15-bit table
+    {"php_memcache_standard_fnv", "php-memcache", "\"hash_strategy\": \"standard\", \"hash_function\": \"fnv\"", 1000},
+    {"spymemcached_ketama", "spymemcached", "\"locator\": \"CONSISTENT\", \"hash\": \"KETAMA_HASH\"", 1000},
+    {"spymemcached_array_mod", "spymemcached", "", 1000},  // NATIVE_HASH: String.hashCode
+    {"spymemcached_array_mod_crc", "spymemcached", "\"hash\": \"CRC_HASH\"", 1000},
 };
 inline const FlavorCase& flavor_case(std::string_view name) {
   for (const auto& f : kFlavors)

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <map>
@@ -24,6 +25,10 @@
 #include <utility>
 #include <vector>
 
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/md5.h>
+
+#include "../selector/src/hash/key_hash.hpp"  // the bare java_string_hashcode (an internal function)
 #include "bench_common.hpp"
 #include "samering/hash.hpp"
 #include "samering/ring.hpp"
@@ -70,6 +75,27 @@ void BM_Crc32_zlib(benchmark::State& state) {
 // twemproxy flavor's pick (issue: twemproxy fnv1a_64 ketama pick <= 2x the bare hash).
 void BM_Fnv1a64_libhashkit(benchmark::State& state) {
   pick_loop(state, [](const char* key, std::size_t len) { return libhashkit_fnv1a_64(key, len); });
+}
+
+// The bare key hashes of the PHP and Java peers' flavors: pecl memcache's fnv (= libhashkit's
+// fnv1a_32), spymemcached's KETAMA_HASH (the first word of OpenSSL's MD5, as the flavor computes
+// it) and NATIVE_HASH (String.hashCode over the UTF-16 units, samering's own: no library has it).
+void BM_Fnv1a32_libhashkit(benchmark::State& state) {
+  pick_loop(state, [](const char* key, std::size_t len) { return libhashkit_fnv1a_32(key, len); });
+}
+
+void BM_Md5_openssl(benchmark::State& state) {
+  pick_loop(state, [](const char* key, std::size_t len) {
+    unsigned char d[16];
+    MD5(reinterpret_cast<const unsigned char*>(key), len, d);
+    std::uint32_t w;
+    std::memcpy(&w, d, 4);
+    return w;
+  });
+}
+
+void BM_JavaStringHashCode(benchmark::State& state) {
+  pick_loop(state, [](const char* key, std::size_t len) { return samering::hash::java_string_hashcode(key, len); });
 }
 
 void BM_Libmemcached_generate_hash(benchmark::State& state, const memcached_st* memc) {
@@ -226,6 +252,16 @@ void print_ratios(const CollectingReporter& r) {
   ratio("crc32 zlib / crc32 samering", "BM_Crc32_zlib", crc);
   ratio("nginx/10 / crc32", "BM_Pick/nginx/10", crc);
   ratio("twemproxy/10 (fnv1a_64 ketama) / bare fnv1a_64", "BM_Pick/twemproxy/10", "BM_Fnv1a64_libhashkit", "<=", 2);
+  section(" pick of the PHP and Java peers' flavors / the bare key hash each uses (issue 18: <= 1.5):");
+  ratio("php_memcache_consistent/10 / crc32", "BM_Pick/php_memcache_consistent/10", crc, "<=", 1.5);
+  ratio("php_memcache_consistent/100 / crc32", "BM_Pick/php_memcache_consistent/100", crc, "<=", 1.5);
+  ratio("php_memcache_consistent_fnv/10 / fnv1a_32", "BM_Pick/php_memcache_consistent_fnv/10", "BM_Fnv1a32_libhashkit", "<=", 1.5);
+  ratio("php_memcache_standard/10 / crc32", "BM_Pick/php_memcache_standard/10", crc, "<=", 1.5);
+  ratio("php_memcache_standard_fnv/10 / fnv1a_32", "BM_Pick/php_memcache_standard_fnv/10", "BM_Fnv1a32_libhashkit", "<=", 1.5);
+  ratio("spymemcached_ketama/10 / md5", "BM_Pick/spymemcached_ketama/10", "BM_Md5_openssl", "<=", 1.5);
+  ratio("spymemcached_ketama/100 / md5", "BM_Pick/spymemcached_ketama/100", "BM_Md5_openssl", "<=", 1.5);
+  ratio("spymemcached_array_mod/10 / String.hashCode", "BM_Pick/spymemcached_array_mod/10", "BM_JavaStringHashCode", "<=", 1.5);
+  ratio("spymemcached_array_mod_crc/10 / crc32", "BM_Pick/spymemcached_array_mod_crc/10", crc, "<=", 1.5);
   section(" same ring, same answers: libmemcached / samering's libmemcached flavor:");
   ratio("libmemcached md5 (KETAMA_WEIGHTED) /10 / ours, target >= 3", lm + "10", "BM_Pick/libmemcached_ketama_md5/10", ">=", 3);
   ratio("md5 (KETAMA_WEIGHTED) /10", lm + "10", "BM_Pick/libmemcached_ketama_md5/10");
@@ -264,6 +300,9 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("BM_Crc32_samering", BM_Crc32_samering);
   benchmark::RegisterBenchmark("BM_Crc32_zlib", BM_Crc32_zlib);
   benchmark::RegisterBenchmark("BM_Fnv1a64_libhashkit", BM_Fnv1a64_libhashkit);
+  benchmark::RegisterBenchmark("BM_Fnv1a32_libhashkit", BM_Fnv1a32_libhashkit);
+  benchmark::RegisterBenchmark("BM_Md5_openssl", BM_Md5_openssl);
+  benchmark::RegisterBenchmark("BM_JavaStringHashCode", BM_JavaStringHashCode);
   for (int n : {10, 100, 1000}) {
     // libmemcached 1.1.4 aborts on a ketama ring of more than 100 servers.
     memcached_st* peer[2] = {nullptr, nullptr};  // [md5]: KETAMA, KETAMA_WEIGHTED

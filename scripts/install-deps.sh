@@ -15,6 +15,8 @@ packages=(
   golang-go golang-github-bradfitz-gomemcache-dev
   gcc libc6-dev python3 python3-pylibmc nutcracker nginx-light
   util-linux iproute2
+  # the PHP and Java peers (pecl memcache, pecl memcached, spymemcached; fixtures/lib/PhpJava.pm)
+  php-cli php-memcache php-memcached libspymemcached-java default-jdk-headless
   # benchmarks and fuzzing (bench/*/run.sh, tools/fuzz.sh)
   valgrind strace gnuplot-nox clang-14 libclang-rt-14-dev
 )

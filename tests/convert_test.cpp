@@ -696,4 +696,115 @@ TEST(ConvertCli, HelpDescribesEveryFormat) {
     EXPECT_THAT(r.out, HasSubstr(word));
 }
 
+// ---- pecl memcache (php-memcache) and spymemcached ----------------------------------------------
+
+TEST(ConvertPhpMemcache, ProgramWithDefaultIniPicksAsTheVector) {
+  const RingSpec spec = samering::convert_php_memcache(input("php-memcache-consistent-10srv-hostnames-weights.txt"));
+  EXPECT_EQ(spec.flavor, "php-memcache");
+  EXPECT_TRUE(spec.options.empty()) << "no ini setting given: the extension's defaults";
+  expect_same_servers(spec, "php-memcache-consistent-10srv-hostnames-weights");
+  expect_vector_picks(spec, "php-memcache-consistent-10srv-hostnames-weights");
+}
+
+TEST(ConvertPhpMemcache, IniFileWithStandardFnvAndDefaultPortPicksAsTheVector) {
+  const RingSpec spec = samering::convert_php_memcache(input("php-memcache-standard-fnv-10srv-weights.txt"));
+  EXPECT_EQ(std::get<std::string>(spec.options.at("hash_strategy")), "standard");
+  EXPECT_EQ(std::get<std::string>(spec.options.at("hash_function")), "fnv");  // "FNV" in the file
+  expect_same_servers(spec, "php-memcache-standard-fnv-10srv-weights");
+  expect_vector_picks(spec, "php-memcache-standard-fnv-10srv-weights");
+}
+
+TEST(ConvertPhpMemcache, PortDefaultsAndLiterals) {
+  const RingSpec spec = samering::convert_php_memcache(
+      "memcache.default_port = 21000\n$m = new Memcache();\n$m->addServer('a');\n$m->addServer('b', null, true, null);\n"
+      "addServer('it\\'s', 1, false, 3, 0.5, -1, true, null);\n");
+  ASSERT_EQ(spec.servers.size(), 3u);
+  EXPECT_EQ(spec.servers[0].address(), "a:21000");
+  EXPECT_EQ(spec.servers[1].address(), "b:21000");
+  EXPECT_EQ(spec.servers[2].host, "it's");
+  EXPECT_EQ(spec.servers[2].weight, 3);
+}
+
+TEST(ConvertPhpMemcache, MalformedAndUnconvertible) {
+  const auto msg = [](const std::string& t) { return error_of([&] { samering::convert_php_memcache(t); }); };
+  EXPECT_THAT(msg("memcache.hash_strategy = ketama\naddServer('a');"),
+              StartsWith("line 1, column 1: memcache.hash_strategy must be in set {standard, consistent} ('ketama' given)"));
+  EXPECT_THAT(msg("addServer('a');\nmemcache.hash_function = fnv"),
+              StartsWith("line 2, column 1: memcache.hash_function is read when the pool is created"));
+  EXPECT_THAT(msg("addServer('a', 11211, true, 0);"), StartsWith("line 1, column 29: the weight must be >= 1"));
+  EXPECT_THAT(msg("addServer('a', 65536);"), StartsWith("line 1, column 16: the port 65536 is not 1-65535"));
+  EXPECT_THAT(msg("addServer('a', 11211, true, 1, 1, 15, false);"), StartsWith("line 1, column 39: status false"));
+  EXPECT_THAT(msg("addServer('unix:///tmp/mc.sock', 0);"), StartsWith("line 1, column 11: \"unix:///tmp/mc.sock\" is a URL or a unix socket"));
+  EXPECT_THAT(msg("addServer(\"$host\");"), StartsWith("line 1, column 12: a double-quoted PHP string with $"));
+  EXPECT_THAT(msg("addServer('a', '11211');"), StartsWith("line 1, column 16: the port must be an integer"));
+  EXPECT_THAT(msg("addServer('a'"), StartsWith("line 1, column 14: the addServer call is not closed"));
+  EXPECT_THAT(msg("memcache.prefix_static_key = app\naddServer('a');"), StartsWith("line 1, column 1: memcache.prefix_static_key puts a prefix"));
+  EXPECT_THAT(msg("memcache.redundancy = 2\naddServer('a');"), StartsWith("line 1, column 1: memcache.redundancy other than 1"));
+  EXPECT_THAT(msg("memcache.hash_strateg = standard\naddServer('a');"), StartsWith("line 1, column 1: unknown setting"));
+  EXPECT_THAT(msg("addServer('a', 1);\naddServer('a', 1);"), StartsWith("line 2, column 1: \"addServer('a', 1);\" is the same server as"));
+  EXPECT_THAT(msg("; nothing\n"), StartsWith("line 2, column 1: no addServer call"));
+  EXPECT_THAT(msg("connect('a', 11211);"), StartsWith("line 1, column 1: expected an ini setting (name = value) or an addServer(...) call"));
+}
+
+TEST(ConvertSpymemcached, KetamaHostnamesAsSpymemcachedPrintsThemPickAsTheVector) {
+  const RingSpec spec = samering::convert_spymemcached(input("spymemcached-ketama-10srv-hostnames.properties"));
+  EXPECT_EQ(spec.flavor, "spymemcached");
+  EXPECT_EQ(std::get<std::string>(spec.options.at("locator")), "CONSISTENT");
+  EXPECT_EQ(std::get<std::string>(spec.options.at("hash")), "KETAMA_HASH");
+  expect_same_servers(spec, "spymemcached-ketama-10srv-hostnames");
+  ASSERT_TRUE(spec.servers.at(0).name.has_value());
+  EXPECT_EQ(*spec.servers[0].name, "mc1.cache.internal/127.0.3.1:11211");
+  EXPECT_FALSE(spec.servers.at(6).name.has_value()) << "an address literal is its own node string";
+  expect_vector_picks(spec, "spymemcached-ketama-10srv-hostnames");
+}
+
+TEST(ConvertSpymemcached, WeightsAndArrayModPickAsTheVectors) {
+  const RingSpec w = samering::convert_spymemcached(input("spymemcached-ketama-weighted-10srv-hostnames-weights.properties"));
+  EXPECT_EQ(std::get<bool>(w.options.at("weighted")), true);
+  expect_same_servers(w, "spymemcached-ketama-weighted-10srv-hostnames-weights");
+  expect_vector_picks(w, "spymemcached-ketama-weighted-10srv-hostnames-weights");
+  const RingSpec m = samering::convert_spymemcached(input("spymemcached-array-mod-10srv-hostnames.properties"));
+  EXPECT_TRUE(m.options.empty()) << "the builder's defaults: ARRAY_MOD, NATIVE_HASH";
+  expect_same_servers(m, "spymemcached-array-mod-10srv-hostnames");
+  expect_vector_picks(m, "spymemcached-array-mod-10srv-hostnames");
+}
+
+TEST(ConvertSpymemcached, AddrUtilSplitting) {
+  // white space and commas; the host before the last ':'; Integer.parseInt keeps no leading zero
+  const RingSpec spec = samering::convert_spymemcached("servers = a:011211,,b:2 \t /10.0.0.1:3 ::1:11211\n");
+  ASSERT_EQ(spec.servers.size(), 4u);
+  EXPECT_EQ(spec.servers[0].address(), "a:11211");
+  EXPECT_EQ(spec.servers[1].address(), "b:2");
+  EXPECT_EQ(spec.servers[2].address(), "10.0.0.1:3") << "\"/address\" as spymemcached prints a literal";
+  EXPECT_EQ(spec.servers[3].host, "::1");
+}
+
+TEST(ConvertSpymemcached, MalformedAndUnconvertible) {
+  const auto msg = [](const std::string& t) { return error_of([&] { samering::convert_spymemcached(t); }); };
+  EXPECT_THAT(msg("locator = CONSISTENT\nservers = cache-a:11211"),
+              StartsWith("line 2, column 11: \"cache-a:11211\": the CONSISTENT locator hashes \"hostname/address:port\""));
+  EXPECT_THAT(msg("locator = VBUCKET\nservers = a:1"), StartsWith("line 1, column 11: locator must be ARRAY_MOD or CONSISTENT"));
+  EXPECT_THAT(msg("hash = MD5\nservers = a:1"), StartsWith("line 1, column 8: hash must be a DefaultHashAlgorithm"));
+  EXPECT_THAT(msg("servers = a"), StartsWith("line 1, column 11: Invalid server \"a\""));
+  EXPECT_THAT(msg("servers = :11211"), StartsWith("line 1, column 11: Invalid server \":11211\""));
+  EXPECT_THAT(msg("servers = a:memcache"), StartsWith("line 1, column 13: \"a:memcache\": the port \"memcache\" is not a number"));
+  EXPECT_THAT(msg("locator = CONSISTENT\nservers = 10.0.0.1:1 10.0.0.2:2\nweights = 1"), StartsWith("line 3, column 11: 1 weights for 2 servers"));
+  EXPECT_THAT(msg("locator = CONSISTENT\nservers = 10.0.0.1:1\nweights = 0"), StartsWith("line 3, column 11: the weight \"0\" must be an integer"));
+  EXPECT_THAT(msg("servers = 10.0.0.1/10.0.0.1:1"), StartsWith("line 1, column 11: \"10.0.0.1/10.0.0.1:1\": an address literal has no hostname part"));
+  EXPECT_THAT(msg("servers = a:1 a:01"), StartsWith("line 1, column 15: \"a:01\" is the same server as \"a:1\""));
+  EXPECT_THAT(msg("locator = CONSISTENT\nlocator = ARRAY_MOD\nservers = a:1"), StartsWith("line 2, column 1: locator is given twice"));
+  EXPECT_THAT(msg("servers = a:1\nfailureMode = Retry"), StartsWith("line 2, column 1: unknown setting \"failureMode\""));
+  EXPECT_THAT(msg("# nothing\n"), StartsWith("line 2, column 1: no servers = ... line"));
+  EXPECT_THAT(msg("servers = 127.0.0.1:1 , 127.0.0.2:2\nweights = 1 2"),
+              StartsWith("line 2, column 11: weights need locator = CONSISTENT"));
+}
+
+TEST(ConvertCli, HelpDescribesThePhpAndJavaFormats) {
+  const auto r = run_cli({"convert", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* word : {"php-memcache", "memcache.hash_strategy", "addServer", "spymemcached", "AddrUtil.getAddresses",
+                           "hostname/address:port"})
+    EXPECT_THAT(r.out, HasSubstr(word));
+}
+
 }  // namespace

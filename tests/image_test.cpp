@@ -36,6 +36,10 @@ const char* const kSmallSpecs[] = {
     R"({"flavor": "cache-memcached", "servers": [{"host": "a"}, {"host": "b", "weight": 2}]})",
     // modulo, 256-byte prefix
     R"({"flavor": "gomemcache", "options": {"repeat_by_weight": true}, "servers": [{"host": "a", "weight": 2}, {"host": "b"}]})",
+    // modulo, key transform 1 (php-memcache consistent: 1,024 buckets)
+    R"({"flavor": "php-memcache", "servers": [{"host": "a"}, {"host": "b", "weight": 2}]})",
+    // continuum, key transform 2, a UTF-16 key hash (spymemcached)
+    R"({"flavor": "spymemcached", "options": {"locator": "CONSISTENT"}, "servers": [{"host": "1.2.3.4"}, {"host": "h", "name": "h/1.2.3.5:11211"}]})",
 };
 
 RingImage build(const char* json) { return samering::build_ring(samering::parse_spec(json)); }
@@ -376,10 +380,42 @@ TEST_F(Structural, VersionOneCompatAlgorithmAndUnknownKeyTransformAreRefused) {
               HasSubstr("unknown algorithm 2"));
   EXPECT_THAT(corrupt(kSmallSpecs[0],
                       [](Buffer& b, Header h) {
-                        h.key_transform = 1;  // no transform is defined yet
+                        h.key_transform = 3;  // 1 and 2 are php-memcache's and spymemcached's
                         b.set_header(h);
                       }),
-              HasSubstr("unknown key transform 1"));
+              HasSubstr("unknown key transform 3"));
+}
+
+// php-memcache's transform rewrites the hashed bytes in a 250-byte buffer: the validator must keep
+// hashed_prefix_max within it, or a reader's pick would write past the buffer.
+TEST_F(Structural, PhpMemcacheKeyTransformNeedsAHashedPrefixOf1To250) {
+  const char* spec = R"({"flavor": "php-memcache", "servers": [{"host": "a"}, {"host": "b"}]})";
+  for (std::uint32_t bad : {0u, 251u, 1u << 20}) {
+    EXPECT_THAT(corrupt(spec,
+                        [bad](Buffer& b, Header h) {
+                          h.hashed_prefix_max = bad;
+                          b.set_header(h);
+                        }),
+                HasSubstr("key transform 1 needs hashed_prefix_max 1-250"))
+        << bad;
+  }
+  EXPECT_THAT(corrupt(kSmallSpecs[0],
+                      [](Buffer& b, Header h) {
+                        h.key_transform = 1;  // a cmf image has no prefix cut
+                        b.set_header(h);
+                      }),
+              HasSubstr("key transform 1 needs hashed_prefix_max 1-250 (got 0)"));
+}
+
+// The UTF-16 key hashes are defined on well-formed UTF-8 only: an image must refuse other keys.
+TEST_F(Structural, JavaKeyHashesNeedTheUtf8RequiredTransform) {
+  const char* spec = R"({"flavor": "spymemcached", "servers": [{"host": "1.2.3.4"}, {"host": "1.2.3.5"}]})";
+  EXPECT_THAT(corrupt(spec,
+                      [](Buffer& b, Header h) {
+                        h.key_transform = 0;
+                        b.set_header(h);
+                      }),
+              HasSubstr("key hash 15 (UTF-16 units) needs key transform 2"));
 }
 
 TEST_F(Structural, ParamsStringOutOfBoundsOrNotTerminated) {

@@ -101,6 +101,16 @@ constexpr const char* kConvertHelp = R"(Formats (docs/convert.md has every rule)
   gomemcache    the addresses given to memcache.New(...), separated by commas or white space;
                 an address repeated n times in a row is weight n (repeat_by_weight):
                   10.0.0.1:11211, 10.0.0.2:11211, 10.0.0.2:11211
+  php-memcache  pecl memcache's memcache.* php.ini lines, then the addServer calls, one per line:
+                  memcache.hash_strategy = consistent
+                  memcache.hash_function = crc32
+                  $memcache->addServer('10.0.0.1', 11211, false, 2);
+  spymemcached  the builder's locator and hash and the AddrUtil.getAddresses list; a hostname under
+                CONSISTENT as spymemcached prints the node (hostname/address:port); weights = ... for
+                the weighted KetamaNodeLocator:
+                  locator = CONSISTENT
+                  hash = KETAMA_HASH
+                  servers = cache-a.internal/10.0.0.1:11211 10.0.0.2:11211
 Prints the spec as one line of JSON. Exit 2 with "samering: FILE: line L, column C: ..." when the
 configuration is malformed or cannot be expressed as a spec.)";
 
@@ -130,6 +140,8 @@ int run_convert(const std::string& from, const std::string& pool, const std::str
     if (from == "libmemcached") spec = samering::convert_libmemcached(text);
     else if (from == "twemproxy") spec = samering::convert_twemproxy(text, pool);
     else if (from == "cmf") spec = samering::convert_cmf(text);
+    else if (from == "php-memcache") spec = samering::convert_php_memcache(text);
+    else if (from == "spymemcached") spec = samering::convert_spymemcached(text);
     else spec = samering::convert_gomemcache(text);
   } catch (const samering::SpecError& e) {
     return bad_input(name + ": " + e.what());
@@ -169,7 +181,7 @@ int main(int argc, char** argv) {
       "Turn a peer's own configuration into a spec that picks exactly as the peer does, and print it as JSON.");
   convert->add_option("--from", from, "The peer's format")
       ->required()
-      ->check(CLI::IsMember({"libmemcached", "twemproxy", "cmf", "gomemcache"}));
+      ->check(CLI::IsMember({"libmemcached", "twemproxy", "cmf", "gomemcache", "php-memcache", "spymemcached"}));
   convert->add_option("--pool", pool, "twemproxy: the pool to convert (needed when the file has several)");
   convert->add_option("FILE", input, "The configuration file; stdin when absent or -");
   convert->footer(kConvertHelp);

@@ -430,6 +430,8 @@ int samering_convert(const char* from, const char* text, size_t len, char** json
       {"cmf", samering::convert_cmf},
       {"libmemcached", samering::convert_libmemcached},
       {"gomemcache", samering::convert_gomemcache},
+      {"php-memcache", samering::convert_php_memcache},
+      {"spymemcached", samering::convert_spymemcached},
   };
   Convert convert = nullptr;
   for (const auto& f : kFormats)

@@ -19,6 +19,9 @@ constexpr Flavor kFlavors[] = {
     {"libmemcached", build_libmemcached},
     {"twemproxy", build_twemproxy},
     {"nginx", build_nginx},
+    // the PHP and Java peers
+    {"php-memcache", build_php_memcache},
+    {"spymemcached", build_spymemcached},
 };
 
 const char* kind_of(const OptionValue& v) {
@@ -104,7 +107,7 @@ void forbid_names(const RingSpec& spec) {
   for (std::size_t i = 0; i < spec.servers.size(); ++i)
     if (spec.servers[i].name)
       throw SpecError("servers[" + std::to_string(i) + "].name",
-                      "flavor " + spec.flavor + " does not use server names (only twemproxy does)");
+                      "flavor " + spec.flavor + " does not use server names (only twemproxy and spymemcached do)");
 }
 
 }  // namespace samering

@@ -38,12 +38,22 @@ enum KeyHash : std::uint32_t {
   kJenkins = 11,
   kTwemproxyHsieh = 12,
   kTwemproxyCrc16 = 13,
+  kFnv1a32Hi15 = 14,        // (fnv1a_32 >> 16) & 0x7fff  (pecl memcache standard strategy, hash_function fnv)
+  kJavaStringHashCode = 15, // String.hashCode() over the UTF-16 units of the UTF-8 key (spymemcached NATIVE_HASH)
+  kJavaFnv1_64 = 16,        // spymemcached FNV1_64_HASH: 64-bit FNV-1 over UTF-16 units, low 32 bits
+  kJavaFnv1a_64 = 17,       // spymemcached FNV1A_64_HASH: 64-bit FNV-1a over UTF-16 units, low 32 bits
+  kJavaFnv1_32 = 18,        // spymemcached FNV1_32_HASH: 32-bit FNV-1 over UTF-16 units
+  kJavaFnv1a_32 = 19,       // spymemcached FNV1A_32_HASH: 32-bit FNV-1a over UTF-16 units
 };
 
 // How the key is rewritten before it is hashed (docs/ring-image.md "Key transforms").
 enum KeyTransform : std::uint32_t {
   kNoTransform = 0,
+  kPhpMemcacheKey = 1,  // bytes <= 0x20 hashed as '_' (pecl memcache mmc_prepare_key_ex); hashed_prefix_max 1..250
+  kUtf8Required = 2,    // keys that are not well-formed UTF-8 are refused (spymemcached: keys are Java Strings)
 };
+// kPhpMemcacheKey rewrites at most this many bytes (pecl memcache MMC_MAX_KEY_LEN): a stack buffer.
+inline constexpr std::uint32_t kPhpMemcacheMaxKey = 250;
 
 struct Header {
   char magic[8];

@@ -78,7 +78,7 @@ void forbid_names(const RingSpec& spec);
 // checks the table size. Sets algorithm, table and server_points.
 void repeat_servers_by_weight(RingLayout& layout, const RingSpec& spec, std::span<const std::uint32_t> order = {});
 
-// For a layout whose key hash has 15 bits (image::kCrc32Hi15) and more than one server: replaces
+// For a layout whose key hash has 15 bits (hash::is_15_bit: crc32_hi15, fnv1a_32_hi15) and more than one server: replaces
 // its continuum or table by the 32,768-entry modulo table of its answer for every hash value, so
 // a pick is one table read (docs/ring-image.md). With one server the layout stays as it is (the
 // pick never hashes).
@@ -114,5 +114,8 @@ RingLayout build_gomemcache(const RingSpec& spec);
 RingLayout build_libmemcached(const RingSpec& spec);
 RingLayout build_twemproxy(const RingSpec& spec);
 RingLayout build_nginx(const RingSpec& spec);
+// the PHP and Java peers
+RingLayout build_php_memcache(const RingSpec& spec);
+RingLayout build_spymemcached(const RingSpec& spec);
 
 }  // namespace samering

@@ -217,7 +217,21 @@ void validate_image(std::span<const std::byte> bytes) {
     if (table[i] >= h.server_count) fail("table entry " + std::to_string(i) + " names server " + std::to_string(table[i]));
 
   if (!hash::find_key_hash(h.key_hash)) fail("unknown key hash " + std::to_string(h.key_hash));
-  if (h.key_transform != image::kNoTransform) fail("unknown key transform " + std::to_string(h.key_transform));
+  switch (h.key_transform) {
+    case image::kNoTransform:
+    case image::kUtf8Required:
+      break;
+    case image::kPhpMemcacheKey:
+      // the rewrite works in a fixed buffer of pecl memcache's 250 bytes
+      if (h.hashed_prefix_max < 1 || h.hashed_prefix_max > image::kPhpMemcacheMaxKey)
+        fail("key transform 1 needs hashed_prefix_max 1-250 (got " + std::to_string(h.hashed_prefix_max) + ")");
+      break;
+    default:
+      fail("unknown key transform " + std::to_string(h.key_transform));
+  }
+  if (h.key_hash >= image::kJavaStringHashCode && h.key_hash <= image::kJavaFnv1a_32 &&
+      h.key_transform != image::kUtf8Required)
+    fail("key hash " + std::to_string(h.key_hash) + " (UTF-16 units) needs key transform 2 (utf8_required)");
   if (h.hash_tag && (h.hash_tag & ~(image::kHashTagOn | 0xffffu)) != 0) fail("bad hash tag");
   if (h.max_key_length && h.min_key_length > h.max_key_length) fail("key length range empty");
   const bool single = h.server_count == 1;

@@ -15,10 +15,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   try {
     samering::RingSpec spec;
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
       case 0: spec = samering::convert_libmemcached(text); break;
       case 1: spec = samering::convert_twemproxy(text); break;
       case 2: spec = samering::convert_cmf(text); break;
+      case 4: spec = samering::convert_php_memcache(text); break;
+      case 5: spec = samering::convert_spymemcached(text); break;
       default: spec = samering::convert_gomemcache(text); break;
     }
     const samering::Ring ring = samering::ring_from_spec(spec);

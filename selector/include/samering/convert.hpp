@@ -44,4 +44,14 @@ SAMERING_API RingSpec convert_cmf(std::string_view json);
 // string quotes. An address given n times in a row becomes weight n with repeat_by_weight.
 SAMERING_API RingSpec convert_gomemcache(std::string_view list);
 
+// pecl memcache 4.0.5.2 (PHP's Memcache class), flavor "php-memcache": the memcache.* lines of a
+// php.ini (memcache.hash_strategy, memcache.hash_function, memcache.default_port, ...) and the
+// program's addServer calls, one per line ("$m->addServer('10.0.0.1', 11211, false, 2);").
+SAMERING_API RingSpec convert_php_memcache(std::string_view text);
+
+// spymemcached 2.12.3, flavor "spymemcached": "locator = CONSISTENT", "hash = KETAMA_HASH",
+// "servers = <an AddrUtil.getAddresses list>" and optionally "weights = 1 2 ..." lines; a hostname
+// under CONSISTENT is written as spymemcached prints the node, "hostname/address:port".
+SAMERING_API RingSpec convert_spymemcached(std::string_view text);
+
 }  // namespace samering

@@ -69,7 +69,8 @@ class SAMERING_API Ring {
   static Ring view(std::span<const std::byte> bytes, std::shared_ptr<const void> owner);
 
   // The index of the server for `key`, or -1 if the flavor refuses this key (its length is
-  // outside what the peer accepts; none of cmf, cache-memcached, gomemcache refuses any key).
+  // outside what the peer accepts, or, for spymemcached, it is not well-formed UTF-8; none of
+  // cmf, cache-memcached, gomemcache refuses any key).
   std::int32_t pick(std::string_view key) const noexcept { return pick(key.data(), key.size()); }
   std::int32_t pick(const char* key, std::size_t len) const noexcept;
   // out[i] = pick(keys[i]) for i < n.
@@ -93,6 +94,7 @@ class SAMERING_API Ring {
   void attach(std::span<const std::byte> bytes);
   std::uint32_t key_hash(const char* key, std::size_t len) const noexcept;
   std::int32_t pick_hash(std::uint32_t h) const noexcept;
+  std::int32_t pick_transformed(const char* key, std::size_t len) const noexcept;
   std::uint32_t continuum_position(std::uint32_t h) const noexcept;
 
   std::shared_ptr<const void> owner_;
@@ -105,6 +107,7 @@ class SAMERING_API Ring {
   std::uint32_t server_count_ = 0;
   std::uint32_t point_count_ = 0;
   std::uint32_t table_count_ = 0;
+  std::uint32_t table_mask_ = 0;  // table_count_ - 1 when it is a power of two, else 0
   std::uint32_t index_shift_ = 32;
   std::uint32_t algorithm_ = 0;
   std::uint32_t key_hash_ = 0;
@@ -112,6 +115,7 @@ class SAMERING_API Ring {
   std::uint32_t key_seed_ = 0;
   std::uint32_t hashed_prefix_max_ = 0;
   std::uint32_t hash_tag_ = 0;
+  std::uint32_t key_transform_ = 0;
   std::size_t min_key_ = 0;
   std::size_t max_key_ = 0;
 };

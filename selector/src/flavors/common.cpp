@@ -75,7 +75,7 @@ std::uint32_t continuum_lookup(std::span<const RingPoint> sorted, std::uint32_t 
 }
 
 void tabulate_15_bit_hashes(RingLayout& layout, std::size_t servers) {
-  if (layout.key_hash != image::kCrc32Hi15 || servers < 2) return;
+  if (!hash::is_15_bit(layout.key_hash) || servers < 2) return;
   std::vector<std::uint32_t> table(32768);
   if (layout.algorithm == image::kModulo) {
     for (std::uint32_t h = 0; h < table.size(); ++h) table[h] = layout.table[h % layout.table.size()];

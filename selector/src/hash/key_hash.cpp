@@ -118,6 +118,15 @@ constexpr KeyHashInfo kKeyHashes[] = {
     {image::kJenkins, "jenkins", unseeded<libhashkit_jenkins>},
     {image::kTwemproxyHsieh, "twemproxy_hsieh", unseeded<twemproxy_hsieh>},
     {image::kTwemproxyCrc16, "twemproxy_crc16", unseeded<twemproxy_crc16>},
+    // pecl memcache standard strategy with hash_function fnv: its FNV-1a reads signed chars exactly
+    // as libhashkit's does (mmc_hash_fnv1a_combine: `seed ^= (unsigned int)*(p++)`)
+    {image::kFnv1a32Hi15, "fnv1a_32_hi15",
+     [](std::uint32_t, const char* k, std::size_t n) noexcept { return (libhashkit_fnv1a_32(k, n) >> 16) & 0x7fffu; }},
+    {image::kJavaStringHashCode, "java_string_hashcode", unseeded<java_string_hashcode>},
+    {image::kJavaFnv1_64, "java_fnv1_64", unseeded<java_fnv1_64>},
+    {image::kJavaFnv1a_64, "java_fnv1a_64", unseeded<java_fnv1a_64>},
+    {image::kJavaFnv1_32, "java_fnv1_32", unseeded<java_fnv1_32>},
+    {image::kJavaFnv1a_32, "java_fnv1a_32", unseeded<java_fnv1a_32>},
 };
 
 // The table in id order without gaps, so that an id finds its entry by index.
@@ -131,6 +140,8 @@ static_assert(dense(), "kKeyHashes must list ids 1, 2, 3, ... in order");
 }  // namespace
 
 std::span<const KeyHashInfo> key_hashes() noexcept { return kKeyHashes; }
+
+bool is_15_bit(std::uint32_t id) noexcept { return id == image::kCrc32Hi15 || id == image::kFnv1a32Hi15; }
 
 const KeyHashInfo* find_key_hash(std::uint32_t id) noexcept {
   return id >= 1 && id <= std::size(kKeyHashes) ? &kKeyHashes[id - 1] : nullptr;
