@@ -18,13 +18,14 @@ int main(int argc, char **argv) {
   char line[4096];
   while (fgets(line, sizeof line, stdin)) {
     size_t len = strcspn(line, "\n");
-    int i = selector_pick(sel, line, len);
+    const char *where;
+    int i = selector_pick_server(sel, line, len, NULL, &where);
     if (i < 0) {
       fprintf(stderr, "samering-c-pick: %s\n", samering_strerror(i));
       selector_free(sel);
       return 2;
     }
-    puts(selector_server(sel, i));
+    puts(where);
   }
   selector_free(sel);
   return 0;
