@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../selector/src/hash/key_hash.hpp"
+#include "samering/convert.hpp"
 #include "samering/error.hpp"
 #include "samering/ring.hpp"
 #include "samering/spec.hpp"
@@ -224,6 +225,52 @@ TEST(RendezvousPick, EqualsHighestLibmurmurhashScoreForEveryAlignment) {
       ASSERT_EQ(ring.pick(key), static_cast<int>(want)) << "trial " << trial << " key " << key;
     }
   }
+}
+
+// ---- samering convert --from dalli ---------------------------------------------------------------
+
+TEST(ConvertDalli, TheServerStringsGivenToTheLiveDalliPickAsItDid) {
+  // fixtures: dalli-5srv-octal.json was made by giving Dalli exactly these strings (its notes say so).
+  std::ifstream in(std::string(SAMERING_VECTORS_DIR) + "/dalli-5srv-octal.json");
+  const auto doc = nlohmann::json::parse(in);
+  const auto spec = samering::convert_dalli(
+      "127.0.102.1:021000:010,127.0.102.2:21002,'127.0.102.3:02001:02'\n127.0.102.4,\"127.0.102.5:21005:3\"\n");
+  ASSERT_EQ(spec.servers.size(), 5u);
+  EXPECT_EQ(spec.servers[0].port_number, 8704);
+  EXPECT_EQ(spec.servers[0].weight, 8);
+  EXPECT_EQ(spec.servers[3].port_number, 11211);
+  const Ring ring(samering::build_ring(spec));
+  std::size_t n = 0;
+  for (const auto& c : doc["cases"]) {
+    ++n;
+    EXPECT_EQ(ring.pick(samering_test::unhex(c[0].get<std::string>())), c[1].get<int>()) << c[0];
+  }
+  EXPECT_EQ(n, 500u);
+}
+
+TEST(ConvertDalli, RefusesWhatDalliRefusesOrASpecCannotSay) {
+  const auto error = [](std::string_view text) {
+    try {
+      samering::convert_dalli(text);
+    } catch (const samering::SpecError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_THAT(error("a:1, b:2"), HasSubstr("line 1, column 5: \" b:2\": Dalli keeps spaces"));
+  EXPECT_THAT(error("a:08"), HasSubstr("Ruby Integer() refuses the port \"08\""));
+  EXPECT_THAT(error("a:1:09"), HasSubstr("refuses the weight \"09\""));
+  EXPECT_THAT(error("a:1:0"), HasSubstr("the weight is 0"));
+  EXPECT_THAT(error("a:0"), HasSubstr("the port is 0"));
+  EXPECT_THAT(error("a:0200000"), HasSubstr("the port is 65536"));
+  EXPECT_THAT(error("/var/run/memcached.sock"), HasSubstr("unix socket"));
+  EXPECT_THAT(error("memcached://u:p@a:11211"), HasSubstr("memcached:// URI"));
+  EXPECT_THAT(error("a:1:2:3"), HasSubstr("cannot parse"));
+  EXPECT_THAT(error("a:x"), HasSubstr("is not a number"));
+  EXPECT_THAT(error("a:11211,b,a"), HasSubstr("same server"));
+  EXPECT_THAT(error(",,"), HasSubstr("no server"));
+  EXPECT_THAT(error("\"a:1"), HasSubstr("not closed"));
+  EXPECT_EQ(samering::convert_dalli("[::1]:11212:3").servers[0].host, "::1");  // Binary#name drops the brackets
 }
 
 }  // namespace
