@@ -190,12 +190,12 @@ std::uint32_t lib_murmur3(const std::string& s) {
   return out;
 }
 
-TEST(Murmur3, KeyHash14EqualsLibmurmurhash) {
+TEST(Murmur3, KeyHash20EqualsLibmurmurhash) {
   std::mt19937 rng(14);
   for (int i = 0; i < 3000; ++i) {
     std::string s(rng() % 70, '\0');
     for (auto& c : s) c = static_cast<char>(rng());
-    EXPECT_EQ(samering::hash::key_hash(14, 0, s.data(), s.size()), lib_murmur3(s)) << samering_test::hex(s);
+    EXPECT_EQ(samering::hash::key_hash(20, 0, s.data(), s.size()), lib_murmur3(s)) << samering_test::hex(s);
   }
 }
 
