@@ -29,6 +29,8 @@
 #include <openssl/md5.h>
 
 #include "../selector/src/hash/key_hash.hpp"  // the bare java_string_hashcode (an internal function)
+#include <murmurhash.h>
+
 #include "bench_common.hpp"
 #include "samering/hash.hpp"
 #include "samering/ring.hpp"
@@ -96,6 +98,27 @@ void BM_Md5_openssl(benchmark::State& state) {
 
 void BM_JavaStringHashCode(benchmark::State& state) {
   pick_loop(state, [](const char* key, std::size_t len) { return samering::hash::java_string_hashcode(key, len); });
+}
+
+// ---- wave 2, Ruby and Python flavors (issue 18) ----
+
+// The bare work of a rendezvous pick: one MurmurHash3_x86_32 (Debian libmurmurhash) of
+// "address-key" per node, the strings assembled in a stack buffer, the best score kept.
+void BM_Murmur3_rendezvous_bare(benchmark::State& state, const std::vector<std::string>* names) {
+  pick_loop(state, [names](const char* key, std::size_t len) {
+    char buf[512];
+    std::uint64_t best = 0;
+    for (std::size_t i = 0; i < names->size(); ++i) {
+      const std::string& n = (*names)[i];
+      std::memcpy(buf, n.data(), n.size());
+      buf[n.size()] = '-';
+      std::memcpy(buf + n.size() + 1, key, len);
+      std::uint32_t h;
+      MurmurHash3_x86_32(buf, static_cast<int>(n.size() + 1 + len), 0, &h);
+      best = std::max(best, std::uint64_t{h} << 32 | i);
+    }
+    return best;
+  });
 }
 
 void BM_Libmemcached_generate_hash(benchmark::State& state, const memcached_st* memc) {
@@ -251,6 +274,12 @@ void print_ratios(const CollectingReporter& r) {
   ratio("libmemcached one_at_a_time /100 / cmf_ketama/100", lm_oaat + "100", "BM_Pick/cmf_ketama/100");
   ratio("crc32 zlib / crc32 samering", "BM_Crc32_zlib", crc);
   ratio("nginx/10 / crc32", "BM_Pick/nginx/10", crc);
+  for (const char* n : {"3", "10", "64"}) {  // wave 2 (issue 18): each <= 1.5x its bare key hash
+    ratio((std::string("dalli/") + n + " / crc32").c_str(), std::string("BM_Pick/dalli/") + n, crc, "<=", 1.5);
+    ratio((std::string("python_memcached/") + n + " / crc32").c_str(), std::string("BM_Pick/python_memcached/") + n, crc, "<=", 1.5);
+    ratio((std::string("rendezvous/") + n + " / n bare murmur3").c_str(), std::string("BM_Pick/rendezvous/") + n,
+          std::string("BM_Murmur3_rendezvous_bare/") + n, "<=", 1.5);
+  }
   ratio("twemproxy/10 (fnv1a_64 ketama) / bare fnv1a_64", "BM_Pick/twemproxy/10", "BM_Fnv1a64_libhashkit", "<=", 2);
   section(" pick of the PHP and Java peers' flavors / the bare key hash each uses (issue 18: <= 1.5):");
   ratio("php_memcache_consistent/10 / crc32", "BM_Pick/php_memcache_consistent/10", crc, "<=", 1.5);
@@ -331,6 +360,36 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(name.c_str(), BM_Pick, ring);
     }
   }
+  // wave 2, Ruby and Python flavors: dalli and python-memcached against bare crc32, rendezvous
+  // against n bare murmur3 hashes (and, in bench/rendezvous_get_node.py, pymemcache's own get_node)
+  std::vector<std::unique_ptr<std::vector<std::string>>> rv_names;
+  const auto servers_json = [](int n) {
+    std::string s = "[";
+    for (int i = 0; i < n; ++i)
+      s += (i ? ", " : "") + std::string(R"({"host": "10.0.)") + std::to_string(i / 250) + "." +
+           std::to_string(i % 250 + 1) + R"(", "port": 11211})";
+    return s + "]";
+  };
+  for (int n : {3, 10, 64}) {
+    const std::pair<std::string, std::string> cases[] = {
+        {"dalli", R"({"flavor": "dalli", "servers": )" + servers_json(n) + "}"},
+        {"python_memcached", R"({"flavor": "python-memcached", "servers": )" + servers_json(n) + "}"},
+        {"rendezvous", R"({"flavor": "rendezvous", "servers": )" + servers_json(n) + "}"},
+    };
+    for (const auto& [flavor, json] : cases) {
+      rings.push_back(std::make_unique<samering::Ring>(samering::ring_from_json(json)));
+      const std::string name = "BM_Pick/" + flavor + "/" + std::to_string(n);
+      const samering::Ring* ring = rings.back().get();
+      check_picks(name, n, [ring](const char* k, std::size_t len) { return ring->pick(k, len); });
+      benchmark::RegisterBenchmark(name.c_str(), BM_Pick, ring);
+    }
+    auto names = std::make_unique<std::vector<std::string>>();
+    for (std::size_t i = 0; i < rings.back()->size(); ++i) names->emplace_back(rings.back()->server(i).address);
+    benchmark::RegisterBenchmark(("BM_Murmur3_rendezvous_bare/" + std::to_string(n)).c_str(), BM_Murmur3_rendezvous_bare,
+                                 names.get());
+    rv_names.push_back(std::move(names));
+  }
+
   for (int n : {10, 100, 1000}) {
     for (const char* name : {"cmf_ketama", "cmf_compat", "libmemcached_ketama_md5"}) {
       const auto& f = bench::flavor_case(name);

@@ -24,6 +24,7 @@ using samering::Ring;
 using samering::RingImage;
 using samering::validate_image;
 using samering::image::Header;
+namespace image = samering::image;
 using ::testing::HasSubstr;
 
 // Small rings, one per image algorithm, so that exhaustive loops over bytes stay fast.
@@ -383,10 +384,10 @@ TEST_F(Structural, VersionOneCompatAlgorithmAndUnknownKeyTransformAreRefused) {
               HasSubstr("unknown algorithm 2"));
   EXPECT_THAT(corrupt(kSmallSpecs[0],
                       [](Buffer& b, Header h) {
-                        h.key_transform = 3;  // 1 and 2 are php-memcache's and spymemcached's
+                        h.key_transform = 6;  // 1, 2: php-memcache's, spymemcached's; 3-5: Dalli's, pymemcache's
                         b.set_header(h);
                       }),
-              HasSubstr("unknown key transform 3"));
+              HasSubstr("unknown key transform 6"));
 }
 
 // php-memcache's transform rewrites the hashed bytes in a 250-byte buffer: the validator must keep
@@ -531,6 +532,51 @@ TEST(RingImage, ViewOfCorruptBytesReleasesTheOwner) {
     EXPECT_FALSE(freed);
   }
   EXPECT_TRUE(freed);
+}
+
+// ---- the wave 2 ids (docs/ring-image.md: algorithm 4, key hash 14, key transforms 1-3) ---------
+
+constexpr const char* kRendezvousSpec =
+    R"({"flavor": "rendezvous", "servers": [{"host": "a", "port": 1}, {"host": "b", "port": 2}, {"host": "c"}]})";
+constexpr const char* kDalliSpec =
+    R"({"flavor": "dalli", "options": {"namespace": "ns"}, "servers": [{"host": "a", "port": 1}, {"host": "b"}]})";
+
+TEST_F(Structural, WaveTwoImagesValidate) {
+  for (const char* spec : {kRendezvousSpec, kDalliSpec}) {
+    const RingImage image = build(spec);
+    EXPECT_NO_THROW(validate_image(image.bytes())) << spec;
+  }
+}
+
+TEST_F(Structural, RendezvousTieRanksMustBeAPermutation) {
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { b.at<std::uint32_t>(h.table_offset)[0] = b.at<std::uint32_t>(h.table_offset)[1]; }),
+              HasSubstr("not a permutation"));
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { b.at<std::uint32_t>(h.table_offset)[2] = 3; }),
+              HasSubstr("names server 3"));
+}
+
+TEST_F(Structural, RendezvousNeedsMurmur3BoundedKeysAndNoPoints) {
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { h.key_hash = image::kCrc32; b.set_header(h); }),
+              HasSubstr("rendezvous needs key hash murmur3_32"));
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { h.max_key_length = 0; b.set_header(h); }),
+              HasSubstr("maximum key length"));
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { h.max_key_length = 1025; b.set_header(h); }),
+              HasSubstr("maximum key length"));
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { h.table_count = 2; b.set_header(h); }),
+              HasSubstr("one tie rank per server"));
+  EXPECT_THAT(corrupt(kRendezvousSpec, [](Buffer& b, Header h) { h.hashed_prefix_max = 4; b.set_header(h); }),
+              HasSubstr("no hash tag"));
+}
+
+TEST_F(Structural, KeyTransformsAreTiedToTheirHashAndAlgorithm) {
+  EXPECT_THAT(corrupt(kDalliSpec, [](Buffer& b, Header h) { h.key_hash = image::kMd5; b.set_header(h); }),
+              HasSubstr("dalli needs key hash crc32"));
+  EXPECT_THAT(corrupt(kDalliSpec, [](Buffer& b, Header h) { h.key_seed = 1; b.set_header(h); }),
+              HasSubstr("dalli needs key hash crc32, seed 0"));
+  EXPECT_THAT(corrupt(kDalliSpec, [](Buffer& b, Header h) { h.key_transform = image::kPymemcacheStr; b.set_header(h); }),
+              HasSubstr("needs rendezvous"));
+  EXPECT_THAT(corrupt(kDalliSpec, [](Buffer& b, Header h) { h.hash_tag = image::kHashTagOn | '{' | '}' << 8; b.set_header(h); }),
+              HasSubstr("no hash tag"));
 }
 
 }  // namespace

@@ -111,6 +111,9 @@ constexpr const char* kConvertHelp = R"(Formats (docs/convert.md has every rule)
                   locator = CONSISTENT
                   hash = KETAMA_HASH
                   servers = cache-a.internal/10.0.0.1:11211 10.0.0.2:11211
+  dalli         the servers given to Dalli::Client.new: host[:port[:weight]], separated by commas
+                or line breaks, optionally quoted; a leading 0 is octal, as Ruby's Integer() reads it:
+                  cache-a:11211:2,cache-b:11211,cache-c
 Prints the spec as one line of JSON. Exit 2 with "samering: FILE: line L, column C: ..." when the
 configuration is malformed or cannot be expressed as a spec.)";
 
@@ -142,6 +145,7 @@ int run_convert(const std::string& from, const std::string& pool, const std::str
     else if (from == "cmf") spec = samering::convert_cmf(text);
     else if (from == "php-memcache") spec = samering::convert_php_memcache(text);
     else if (from == "spymemcached") spec = samering::convert_spymemcached(text);
+    else if (from == "dalli") spec = samering::convert_dalli(text);
     else spec = samering::convert_gomemcache(text);
   } catch (const samering::SpecError& e) {
     return bad_input(name + ": " + e.what());
@@ -181,7 +185,7 @@ int main(int argc, char** argv) {
       "Turn a peer's own configuration into a spec that picks exactly as the peer does, and print it as JSON.");
   convert->add_option("--from", from, "The peer's format")
       ->required()
-      ->check(CLI::IsMember({"libmemcached", "twemproxy", "cmf", "gomemcache", "php-memcache", "spymemcached"}));
+      ->check(CLI::IsMember({"libmemcached", "twemproxy", "cmf", "gomemcache", "php-memcache", "spymemcached", "dalli"}));
   convert->add_option("--pool", pool, "twemproxy: the pool to convert (needed when the file has several)");
   convert->add_option("FILE", input, "The configuration file; stdin when absent or -");
   convert->footer(kConvertHelp);

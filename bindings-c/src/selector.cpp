@@ -432,6 +432,7 @@ int samering_convert(const char* from, const char* text, size_t len, char** json
       {"gomemcache", samering::convert_gomemcache},
       {"php-memcache", samering::convert_php_memcache},
       {"spymemcached", samering::convert_spymemcached},
+      {"dalli", samering::convert_dalli},
   };
   Convert convert = nullptr;
   for (const auto& f : kFormats)

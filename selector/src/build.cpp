@@ -22,6 +22,10 @@ constexpr Flavor kFlavors[] = {
     // the PHP and Java peers
     {"php-memcache", build_php_memcache},
     {"spymemcached", build_spymemcached},
+    // wave 2, Ruby and Python peers (issue 18)
+    {"dalli", build_dalli},
+    {"python-memcached", build_python_memcached},
+    {"rendezvous", build_rendezvous},
 };
 
 const char* kind_of(const OptionValue& v) {

@@ -20,6 +20,7 @@ enum Algorithm : std::uint32_t {
   kContinuum = 1,   // first point >= hash, wrap to the first point
   // 2 was version 1's CMF compatible continuum: invalid in version 2.
   kModulo = 3,      // table[hash % table_count]
+  kRendezvous = 4,  // pymemcache RendezvousHash: max over servers of key_hash(address "-" key), tie rank in table
 };
 
 // How the key is hashed: the ids of hash/key_hash.cpp's table (the one place that maps an id to
@@ -44,6 +45,7 @@ enum KeyHash : std::uint32_t {
   kJavaFnv1a_64 = 17,       // spymemcached FNV1A_64_HASH: 64-bit FNV-1a over UTF-16 units, low 32 bits
   kJavaFnv1_32 = 18,        // spymemcached FNV1_32_HASH: 32-bit FNV-1 over UTF-16 units
   kJavaFnv1a_32 = 19,       // spymemcached FNV1A_32_HASH: 32-bit FNV-1a over UTF-16 units
+  kMurmur3_32 = 20,         // MurmurHash3_x86_32, seed 0 (pymemcache murmur3_32 on a text's low bytes)
 };
 
 // How the key is rewritten before it is hashed (docs/ring-image.md "Key transforms").
@@ -51,6 +53,9 @@ enum KeyTransform : std::uint32_t {
   kNoTransform = 0,
   kPhpMemcacheKey = 1,  // bytes <= 0x20 hashed as '_' (pecl memcache mmc_prepare_key_ex); hashed_prefix_max 1..250
   kUtf8Required = 2,    // keys that are not well-formed UTF-8 are refused (spymemcached: keys are Java Strings)
+  kDalliKey = 3,         // Dalli 3.0.6 KeyManager#validate_key: params ‖ key, shortened past 250 characters
+  kPymemcacheStr = 4,    // a Python str: UTF-8 decoded, the low byte of each code point
+  kPymemcacheBytes = 5,  // Python bytes formatted with %s: repr(key)
 };
 // kPhpMemcacheKey rewrites at most this many bytes (pecl memcache MMC_MAX_KEY_LEN): a stack buffer.
 inline constexpr std::uint32_t kPhpMemcacheMaxKey = 250;
@@ -102,6 +107,8 @@ struct ServerRecord {
 static_assert(sizeof(ServerRecord) == 48);
 
 inline constexpr std::uint32_t kMaxIndexBits = 16;
+// The longest key a rendezvous image may accept (a reader hashes from a fixed buffer).
+inline constexpr std::uint32_t kMaxRendezvousKey = 1024;
 inline constexpr std::uint32_t kHashTagOn = 1u << 16;
 inline constexpr std::uint64_t kChecksumOffset = offsetof(Header, checksum);
 

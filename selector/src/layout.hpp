@@ -117,5 +117,9 @@ RingLayout build_nginx(const RingSpec& spec);
 // the PHP and Java peers
 RingLayout build_php_memcache(const RingSpec& spec);
 RingLayout build_spymemcached(const RingSpec& spec);
+// wave 2, Ruby and Python peers (issue 18)
+RingLayout build_dalli(const RingSpec& spec);
+RingLayout build_python_memcached(const RingSpec& spec);
+RingLayout build_rendezvous(const RingSpec& spec);
 
 }  // namespace samering

@@ -226,6 +226,13 @@ void validate_image(std::span<const std::byte> bytes) {
       if (h.hashed_prefix_max < 1 || h.hashed_prefix_max > image::kPhpMemcacheMaxKey)
         fail("key transform 1 needs hashed_prefix_max 1-250 (got " + std::to_string(h.hashed_prefix_max) + ")");
       break;
+    case image::kPymemcacheStr:
+    case image::kPymemcacheBytes:  // texts for the rendezvous hash only (bounded by its key length)
+      if (h.algorithm != image::kRendezvous) fail("key transform " + std::to_string(h.key_transform) + " needs rendezvous");
+      break;
+    case image::kDalliKey:  // its fast path continues crc32 from the params' CRC
+      if (h.key_hash != image::kCrc32 || h.key_seed != 0) fail("key transform dalli needs key hash crc32, seed 0");
+      break;
     default:
       fail("unknown key transform " + std::to_string(h.key_transform));
   }
@@ -233,6 +240,10 @@ void validate_image(std::span<const std::byte> bytes) {
       h.key_transform != image::kUtf8Required)
     fail("key hash " + std::to_string(h.key_hash) + " (UTF-16 units) needs key transform 2 (utf8_required)");
   if (h.hash_tag && (h.hash_tag & ~(image::kHashTagOn | 0xffffu)) != 0) fail("bad hash tag");
+  if ((h.key_transform >= image::kDalliKey || h.algorithm == image::kRendezvous) && (h.hashed_prefix_max || h.hash_tag))
+    fail("a dalli, pymemcache or rendezvous image cuts no prefix and has no hash tag");
+  if (h.algorithm == image::kRendezvous && h.key_transform != image::kNoTransform && h.key_transform < image::kPymemcacheStr)
+    fail("rendezvous takes key transform 0, 4 or 5");
   if (h.max_key_length && h.min_key_length > h.max_key_length) fail("key length range empty");
   const bool single = h.server_count == 1;
   switch (h.algorithm) {
@@ -242,6 +253,19 @@ void validate_image(std::span<const std::byte> bytes) {
     case image::kModulo:
       if (!single && h.table_count == 0) fail("modulo table empty");
       break;
+    case image::kRendezvous: {
+      // docs/ring-image.md: table = tie ranks (a permutation), murmur3_32, bounded keys
+      if (h.key_hash != image::kMurmur3_32 || h.key_seed != 0) fail("rendezvous needs key hash murmur3_32, seed 0");
+      if (h.max_key_length == 0 || h.max_key_length > image::kMaxRendezvousKey)
+        fail("rendezvous needs a maximum key length of 1-" + std::to_string(image::kMaxRendezvousKey));
+      if (h.point_count != 0 || h.table_count != h.server_count) fail("rendezvous needs one tie rank per server, no points");
+      std::vector<bool> seen(h.server_count);
+      for (std::uint32_t i = 0; i < h.table_count; ++i) {
+        if (seen[table[i]]) fail("rendezvous tie ranks are not a permutation");
+        seen[table[i]] = true;
+      }
+      break;
+    }
     default:
       fail("unknown algorithm " + std::to_string(h.algorithm));
   }

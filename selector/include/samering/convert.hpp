@@ -54,4 +54,9 @@ SAMERING_API RingSpec convert_php_memcache(std::string_view text);
 // under CONSISTENT is written as spymemcached prints the node, "hostname/address:port".
 SAMERING_API RingSpec convert_spymemcached(std::string_view text);
 
+// Ruby Dalli 3.0.6, flavor "dalli": the servers given to Dalli::Client.new, "host[:port[:weight]]"
+// entries separated by commas or line breaks, each optionally quoted ("..." or '...'). Port and
+// weight are read as Ruby Integer() reads them: a leading 0 means octal ("021000" is port 8704).
+SAMERING_API RingSpec convert_dalli(std::string_view list);
+
 }  // namespace samering

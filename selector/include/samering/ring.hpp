@@ -96,6 +96,8 @@ class SAMERING_API Ring {
   std::int32_t pick_hash(std::uint32_t h) const noexcept;
   std::int32_t pick_transformed(const char* key, std::size_t len) const noexcept;
   std::uint32_t continuum_position(std::uint32_t h) const noexcept;
+  std::int32_t pick_rpy(const char* key, std::size_t len) const noexcept;  // Dalli, pymemcache
+  std::int32_t pick_rendezvous(const unsigned char* text, std::size_t len) const noexcept;
 
   std::shared_ptr<const void> owner_;
   std::span<const std::byte> bytes_;
@@ -118,6 +120,12 @@ class SAMERING_API Ring {
   std::uint32_t key_transform_ = 0;
   std::size_t min_key_ = 0;
   std::size_t max_key_ = 0;
+  // Key transforms (Dalli, pymemcache) and the rendezvous algorithm: off the common path.
+  bool special_ = false;  // a key transform or the rendezvous algorithm is in use
+  std::string_view params_;
+  std::uint32_t params_crc_ = 0;  // crc32(params): Dalli hashes namespace ‖ key
+  struct RendezvousNodes;         // per node: murmur3 state after "address-" (ring.cpp)
+  std::shared_ptr<const RendezvousNodes> rendezvous_;
 };
 
 // Convenience: parse + build + view. Throw SpecError.

@@ -11,6 +11,7 @@
 
 #include <array>
 
+#include "murmur3.hpp"
 #include "samering/hash.hpp"
 
 namespace samering::hash {
@@ -127,6 +128,7 @@ constexpr KeyHashInfo kKeyHashes[] = {
     {image::kJavaFnv1a_64, "java_fnv1a_64", unseeded<java_fnv1a_64>},
     {image::kJavaFnv1_32, "java_fnv1_32", unseeded<java_fnv1_32>},
     {image::kJavaFnv1a_32, "java_fnv1a_32", unseeded<java_fnv1a_32>},
+    {image::kMurmur3_32, "murmur3_32", unseeded<murmur3::hash32>},  // rendezvous: per node (ring.cpp)
 };
 
 // The table in id order without gaps, so that an id finds its entry by index.
