@@ -10,10 +10,13 @@
 #include <cctype>
 #include <cerrno>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "samering/error.hpp"
+#include "samering/ring.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -291,6 +294,78 @@ TEST_F(Cli, HelpOnEachSubcommand) {
   const CliResult check = run({"check", "--help"});
   EXPECT_EQ(check.exit_code, 0) << check.err;
   EXPECT_THAT(check.out, HasSubstr("--spec"));
+  EXPECT_THAT(top.out, HasSubstr("image"));
+  const CliResult image = run({"image", "--help"});
+  EXPECT_EQ(image.exit_code, 0) << image.err;
+  EXPECT_THAT(image.out, HasSubstr("--spec"));
+  EXPECT_THAT(image.out, HasSubstr("--output"));
+}
+
+samering::Ring ring_of_image_file(const std::string& path) {
+  const std::string bytes = slurp(path);
+  return samering::Ring(samering::RingImage::from_bytes(std::as_bytes(std::span(bytes.data(), bytes.size()))));
+}
+
+TEST_F(Cli, ImageWritesTheSpecsRingImage) {
+  // The image a Go service loads must pick exactly as the ring built from the spec.
+  const auto spec = spec_u_ketama();
+  const std::string out = (dir_.path() / "u.img").string();
+  const CliResult r = run({"image", "--spec", spec, "-o", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  const samering::Ring loaded = ring_of_image_file(out);
+  const samering::Ring built = samering::ring_from_file(spec);
+  EXPECT_EQ(slurp(out), std::string(reinterpret_cast<const char*>(built.image().data()), built.image().size()));
+  EXPECT_EQ(loaded.spec_json(), built.spec_json());
+  for (const auto& k : samering_test::named_keys()) EXPECT_EQ(loaded.pick(k), built.pick(k)) << k;
+  // §10 Config U, row `cmf-ketama`: foo A.
+  EXPECT_EQ(loaded.server(static_cast<std::size_t>(loaded.pick("foo"))).address, kA);
+
+  const CliResult stdout_image = run({"image", "--spec", spec, "--output", "-"});
+  EXPECT_EQ(stdout_image.exit_code, 0) << stdout_image.err;
+  EXPECT_EQ(stdout_image.out, slurp(out));
+}
+
+TEST_F(Cli, ImageReplacesTheFileByRename) {
+  // A reader that opened the old image keeps reading the old bytes: the new image is a new file.
+  const std::string out = (dir_.path() / "ring.img").string();
+  ASSERT_EQ(run({"image", "--spec", spec_u_ketama(), "-o", out}).exit_code, 0);
+  std::ifstream old_reader(out, std::ios::binary);
+  const std::string before = slurp(out);
+  const auto other = spec_file("g.json", samering_test::spec_json("gomemcache", "{}", samering_test::kServersU));
+  const CliResult r = run({"image", "--spec", other, "-o", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::stringstream old_bytes;
+  old_bytes << old_reader.rdbuf();
+  EXPECT_EQ(old_bytes.str(), before);
+  EXPECT_EQ(ring_of_image_file(out).flavor(), "gomemcache");
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path())) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_THAT(left, ::testing::ElementsAre("g.json", "ring.img", "u.json")) << "no temporary file left";
+}
+
+TEST_F(Cli, ImageOfABadSpecExitsTwoAndWritesNothing) {
+  const auto spec = spec_file("bad.json", R"({"flavor": "cmf", "servers": [{"host": "a", "port": 70000}]})");
+  const std::string out = (dir_.path() / "bad.img").string();
+  const CliResult r = run({"image", "--spec", spec, "-o", out});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("servers[0].port"));
+  EXPECT_FALSE(std::filesystem::exists(out));
+  const CliResult no_output = run({"image", "--spec", spec});
+  EXPECT_EQ(no_output.exit_code, 2);
+  EXPECT_THAT(no_output.err, HasSubstr("--output"));
+}
+
+TEST_F(Cli, ImageIntoAMissingDirectoryExitsOne) {
+  const std::string out = (dir_.path() / "no-such-dir" / "ring.img").string();
+  const CliResult r = run({"image", "--spec", spec_u_ketama(), "-o", out});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("no-such-dir"));
+  EXPECT_EQ(r.out, "");
 }
 
 }  // namespace

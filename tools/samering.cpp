@@ -2,9 +2,16 @@
 //   samering pick --spec FILE [--hex]   keys on stdin, one per line; prints host:port per key
 //   samering check --spec FILE          validates; prints each server, its points and its share
 //   samering convert --from FORMAT [--pool NAME] [FILE]   a peer's configuration → spec JSON on stdout
+//   samering image --spec FILE -o OUT   writes the spec's RingImage (docs/ring-image.md) to OUT
 // Exit codes: 0 success, 2 bad input (one line on stderr), 1 anything else.
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -160,6 +167,41 @@ int run_convert(const std::string& from, const std::string& pool, const std::str
   return 0;
 }
 
+// Writes the RingImage of the spec to `out` ("-" = stdout). A file is written under a temporary
+// name in the same directory and renamed over `out`, so a reader (a Go service's LoadImage, a
+// deploy step) sees the old image or the new one, never a partial one. Exit 1 on an I/O error.
+int run_image(const std::string& spec_path, const std::string& out) {
+  const samering::Ring ring = samering::ring_from_file(spec_path);
+  const auto bytes = ring.image();
+  if (out == "-") {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0) {
+      std::perror("samering: stdout");
+      return 1;
+    }
+    return 0;
+  }
+  const std::filesystem::path target(out);
+  const std::filesystem::path tmp =
+      target.parent_path() / fmt::format(".{}.{}.tmp", target.filename().string(), ::getpid());
+  const auto fail = [&](const std::string& what) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    std::fprintf(stderr, "samering: %s\n", what.c_str());
+    return 1;
+  };
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) return fail(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+    file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    file.close();
+    if (!file) return fail(fmt::format("{}: write failed", tmp.string()));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, target, ec);
+  if (ec) return fail(fmt::format("{}: cannot rename to {}: {}", tmp.string(), out, ec.message()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +232,14 @@ int main(int argc, char** argv) {
   convert->add_option("FILE", input, "The configuration file; stdin when absent or -");
   convert->footer(kConvertHelp);
 
+  std::string image_out;
+  auto* image = app.add_subcommand(
+      "image",
+      "Build the spec's ring and write its RingImage (docs/ring-image.md: the flat, checksummed bytes that the "
+      "Go package's LoadImage, selector_new_from_image and the broker read) to a file, replaced atomically.");
+  image->add_option("--spec", spec_path, "Spec JSON file")->required();
+  image->add_option("-o,--output", image_out, "The image file to write; - for stdout")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -199,6 +249,7 @@ int main(int argc, char** argv) {
   try {
     if (*pick) return run_pick(spec_path, hex);
     if (*convert) return run_convert(from, pool, input);
+    if (*image) return run_image(spec_path, image_out);
     return run_check(spec_path);
   } catch (const samering::SpecError& e) {
     return bad_input(e.what());
