@@ -1,0 +1,3 @@
+module samering
+
+go 1.19

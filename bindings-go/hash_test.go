@@ -1,0 +1,88 @@
+package samering
+
+import (
+	"math/rand"
+	"testing"
+
+	"samering/internal/hashref"
+)
+
+// randomKeys: every length 0..300 (with every tail length of every block size), random bytes
+// over the whole byte range (the signed-char quirks live in 0x80..0xff), plus the bytes
+// 0x00..0xff one by one.
+func randomKeys(seed int64) [][]byte {
+	rng := rand.New(rand.NewSource(seed))
+	var keys [][]byte
+	for n := 0; n <= 300; n++ {
+		for rep := 0; rep < 4; rep++ {
+			k := make([]byte, n)
+			rng.Read(k)
+			keys = append(keys, k)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		keys = append(keys, []byte{byte(c)}, []byte{byte(c), byte(c), byte(c)}, []byte{'k', 'e', 'y', byte(c), 0x80, 0xff, byte(c)})
+	}
+	return keys
+}
+
+func TestKeyHashesMatchLibhashkit(t *testing.T) {
+	keys := randomKeys(1)
+	for id, name := range keyHashNames {
+		if _, ok := hashref.Libhashkit(name, nil); !ok {
+			continue // crc32 (zlib), twemproxy's hsieh and crc16: below and in the vector files
+		}
+		t.Run(name, func(t *testing.T) {
+			bad := 0
+			for _, k := range keys {
+				want, _ := hashref.Libhashkit(name, k)
+				if got := keyHash(id, 0, k); got != want {
+					if bad++; bad <= 5 {
+						t.Errorf("%s(%x) (%d bytes) = %#08x, libhashkit %#08x", name, k, len(k), got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestEveryKeyHashHasAReference(t *testing.T) {
+	// A key hash added to keyHashNames must be proven somewhere: by libhashkit here, by zlib
+	// (crc32), or by the peers' vector files (twemproxy's own functions, which no library has).
+	byVectors := map[string]bool{"twemproxy_hsieh": true, "twemproxy_crc16": true, "crc32": true}
+	for _, name := range keyHashNames {
+		if _, ok := hashref.Libhashkit(name, nil); !ok && !byVectors[name] {
+			t.Errorf("key hash %s has no reference test", name)
+		}
+	}
+}
+
+func TestCrc32MatchesZlib(t *testing.T) {
+	for i, k := range randomKeys(2) {
+		seed := uint32(0)
+		if i%2 == 1 {
+			seed = hashref.ZlibCrc32(0, []byte("app:namespace"))
+		}
+		if got, want := keyHash(keyHashCrc32, seed, k), hashref.ZlibCrc32(seed, k); got != want {
+			t.Fatalf("crc32(seed %#x, %x) = %#08x, zlib %#08x", seed, k, got, want)
+		}
+		if got, want := keyHash(keyHashCrc32Hi15, seed, k), (hashref.ZlibCrc32(seed, k)>>16)&0x7fff; got != want {
+			t.Fatalf("crc32_hi15(seed %#x, %x) = %#04x, zlib %#04x", seed, k, got, want)
+		}
+	}
+}
+
+func TestXXH64MatchesLibxxhash(t *testing.T) {
+	for _, k := range randomKeys(3) {
+		if got, want := xxh64(k, -1), hashref.XXH64(k, 0); got != want {
+			t.Fatalf("xxh64(%x) (%d bytes) = %#016x, libxxhash %#016x", k, len(k), got, want)
+		}
+		if len(k) >= 32 {
+			zeroed := append([]byte(nil), k...)
+			copy(zeroed[checksumOffset:checksumOffset+8], make([]byte, 8))
+			if got, want := xxh64(k, checksumOffset), hashref.XXH64(zeroed, 0); got != want {
+				t.Fatalf("xxh64 skipping the checksum field of %x = %#016x, libxxhash of the zeroed bytes %#016x", k, got, want)
+			}
+		}
+	}
+}
