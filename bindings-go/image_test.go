@@ -134,7 +134,7 @@ func TestFromImageCopiesMisalignedBytes(t *testing.T) {
 		_, buf := alignedBytes(len(b) + shift)
 		copy(buf[shift:], b)
 		wantSubstr(t, rejection(t, buf[shift:]), "aligned") // in place: refused
-		r, err := FromImage(buf[shift:])                  // copied into aligned memory: fine
+		r, err := FromImage(buf[shift:])                    // copied into aligned memory: fine
 		if err != nil {
 			t.Fatalf("shift %d: %v", shift, err)
 		}
