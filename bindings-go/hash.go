@@ -2,6 +2,7 @@ package samering
 
 import (
 	"crypto/md5"
+	"encoding/binary"
 	"hash/crc32"
 	"math/bits"
 	"reflect"
@@ -47,9 +48,9 @@ func stringBytes(s string) []byte {
 func keyHash(id, seed uint32, b []byte) uint32 {
 	switch id {
 	case keyHashCrc32:
-		return crc32.Update(seed, crc32.IEEETable, b)
+		return crc32Update(seed, b)
 	case keyHashCrc32Hi15:
-		return (crc32.Update(seed, crc32.IEEETable, b) >> 16) & 0x7fff
+		return (crc32Update(seed, b) >> 16) & 0x7fff
 	case keyHashOneAtATime:
 		return oneAtATime(b)
 	case keyHashMd5:
@@ -337,6 +338,54 @@ func twemproxyCrc16(b []byte) uint32 {
 	return crc
 }
 
-// crc32Update continues the IEEE CRC-32 state seed over b (zlib crc32(seed, b)): the standard
-// library's, which uses the CPU's carry-less multiply for long keys.
-func crc32Update(seed uint32, b []byte) uint32 { return crc32.Update(seed, crc32.IEEETable, b) }
+// crc32Tables are the slicing-by-8 tables of the IEEE polynomial (reflected 0xEDB88320), as in
+// the C++ core's selector/src/hash/crc32.cpp.
+var crc32Tables = func() (t [8][256]uint32) {
+	for i := range t[0] {
+		c := uint32(i)
+		for k := 0; k < 8; k++ {
+			if c&1 != 0 {
+				c = c>>1 ^ 0xEDB88320
+			} else {
+				c >>= 1
+			}
+		}
+		t[0][i] = c
+	}
+	for i := range t[0] {
+		for s := 1; s < 8; s++ {
+			t[s][i] = t[s-1][i]>>8 ^ t[0][t[s-1][i]&0xff]
+		}
+	}
+	return t
+}()
+
+// crc32Update continues the IEEE CRC-32 state seed over b (zlib crc32(seed, b)). Keys of 64 bytes
+// and more go to the standard library's, which uses the CPU's carry-less multiply there; shorter
+// ones (most cache keys) are hashed here by slicing-by-8 with a slicing-by-4 step for a tail of 4
+// to 7 bytes, the C++ core's crc32.cpp: hash/crc32 hashes the bytes past its last full 8 one by
+// one and calls through a function variable (21-byte key: BenchmarkCrc32 in bench_test.go,
+// bench/results/go.md). Tested against zlib (TestCrc32MatchesZlib) on every length 0..300.
+func crc32Update(seed uint32, b []byte) uint32 {
+	if len(b) >= 64 {
+		return crc32.Update(seed, crc32.IEEETable, b)
+	}
+	t := &crc32Tables
+	c := ^seed
+	for len(b) >= 8 {
+		lo := binary.LittleEndian.Uint32(b) ^ c
+		hi := binary.LittleEndian.Uint32(b[4:])
+		c = t[7][lo&0xff] ^ t[6][lo>>8&0xff] ^ t[5][lo>>16&0xff] ^ t[4][lo>>24] ^
+			t[3][hi&0xff] ^ t[2][hi>>8&0xff] ^ t[1][hi>>16&0xff] ^ t[0][hi>>24]
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		w := binary.LittleEndian.Uint32(b) ^ c
+		c = t[3][w&0xff] ^ t[2][w>>8&0xff] ^ t[1][w>>16&0xff] ^ t[0][w>>24]
+		b = b[4:]
+	}
+	for _, x := range b {
+		c = c>>8 ^ t[0][(c^uint32(x))&0xff]
+	}
+	return ^c
+}

@@ -1,6 +1,7 @@
 package samering
 
 import (
+	"hash/crc32"
 	"math/rand"
 	"testing"
 
@@ -85,4 +86,22 @@ func TestXXH64MatchesLibxxhash(t *testing.T) {
 			}
 		}
 	}
+}
+
+var sink uint32
+
+// BenchmarkCrc32: the key hash of the cmf, gomemcache and nginx flavors on a 21-byte key, ours
+// against hash/crc32 (what gomemcache calls): the reason crc32Update exists.
+func BenchmarkCrc32(b *testing.B) {
+	key := []byte("user:00007919:profile")
+	b.Run("samering", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			sink += crc32Update(0, key)
+		}
+	})
+	b.Run("hash-crc32", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			sink += crc32.Update(0, crc32.IEEETable, key)
+		}
+	})
 }

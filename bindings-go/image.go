@@ -303,6 +303,16 @@ func parseImage(b []byte, prev *Ring) (*Ring, error) {
 		}
 		r.shift = 32 - indexBits
 	}
+	// The continuum interleaved, each point's value and server in one uint64: a lookup then reads
+	// one cache line of points instead of one in the values and one in the servers. At 1,000
+	// servers (150,000 points, 1.2 MB that no longer fit a core's L2 with the index) this took the
+	// pick from 46 to 3x ns (bench/results/go.md); the copy is 8 bytes per point, made once per image.
+	if pointCount > 0 {
+		r.points = make([]uint64, pointCount)
+		for i, v := range r.values {
+			r.points[i] = uint64(v)<<32 | uint64(r.owners[i])
+		}
+	}
 	r.table = words(b, tableOff, uint64(tableCount))
 	for i, t := range r.table {
 		if t >= serverCount {

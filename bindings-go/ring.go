@@ -15,7 +15,8 @@ import (
 // Rings come from FromImage, LoadImage, samering/cgo.FromSpec, or a follower (OpenShm,
 // DialBroker) whose Current ring changes when the broker reloads.
 type Ring struct {
-	values, owners []uint32 // continuum points (ascending) and their servers
+	values, owners []uint32 // continuum points (ascending) and their servers, in the image
+	points         []uint64 // the same interleaved, value<<32 | server (see parseImage)
 	index          []uint32 // lookup index over the top bits of the hash (nil = none)
 	table          []uint32 // modulo table
 	shift          uint32   // 32 - index_bits
@@ -104,28 +105,29 @@ func (r *Ring) pick(key []byte) int {
 	if r.algorithm == algorithmModulo {
 		return int(r.table[h%uint32(len(r.table))])
 	}
-	return int(r.owners[r.position(h)])
+	return int(uint32(r.points[r.position(h)]))
 }
 
 // position is the first point whose value is >= h (among equal values the first: the point the
 // peer inserted first), wrapping to 0 past the last point. The lookup index narrows the search to
 // one bucket; a bucket of more than 8 points is searched by halves.
 func (r *Ring) position(h uint32) int {
-	v := r.values
+	v := r.points
 	lo, hi := 0, len(v)
 	if r.index != nil {
 		b := h >> r.shift
 		lo, hi = int(r.index[b]), int(r.index[b+1])
 	}
+	key := uint64(h) << 32 // value < h  <=>  value<<32 | server < h<<32
 	for hi-lo > 8 {
 		mid := int(uint(lo+hi) >> 1)
-		if v[mid] < h {
+		if v[mid] < key {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	for lo < hi && v[lo] < h {
+	for lo < hi && v[lo] < key {
 		lo++
 	}
 	if lo == len(v) {

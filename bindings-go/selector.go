@@ -34,7 +34,8 @@ var ErrNotInNamespace = errors.New("samering: key does not start with the select
 // use by many goroutines.
 type Selector struct {
 	ring *Ring      // a fixed ring (src is a *Ring), or nil
-	src  RingSource // a follower
+	shm  *Shm       // src when it is a *Shm (a direct call per pick instead of an interface call)
+	src  RingSource // any other follower
 	ns   string
 }
 
@@ -56,8 +57,11 @@ func WithNamespace(prefix string) SelectorOption {
 // current ring it reads on every pick.
 func NewSelector(src RingSource, opts ...SelectorOption) *Selector {
 	s := &Selector{src: src}
-	if r, ok := src.(*Ring); ok {
-		s.ring = r // no interface call per pick for a ring that never changes
+	switch x := src.(type) {
+	case *Ring:
+		s.ring = x // no interface call per pick for a ring that never changes
+	case *Shm:
+		s.shm = x
 	}
 	for _, o := range opts {
 		o(s)
@@ -68,6 +72,9 @@ func NewSelector(src RingSource, opts ...SelectorOption) *Selector {
 func (s *Selector) current() *Ring {
 	if s.ring != nil {
 		return s.ring
+	}
+	if s.shm != nil {
+		return s.shm.Current()
 	}
 	return s.src.Current()
 }

@@ -35,9 +35,9 @@ const (
 type Shm struct {
 	dir, name string
 	ctl       *mapping
-	seq       *uint64 // in the control mapping
-	state     atomic.Pointer[shmState]
-	mu        sync.Mutex // one goroutine follows a reload at a time; the others keep picking
+	seq       *uint64        // in the control mapping
+	state     unsafe.Pointer // *shmState; atomic.LoadPointer rather than atomic.Pointer[T] keeps Current inlinable
+	mu        sync.Mutex     // one goroutine follows a reload at a time; the others keep picking
 }
 
 type shmState struct {
@@ -66,22 +66,22 @@ func OpenShm(dir, ring string) (*Shm, error) {
 		return nil, fmt.Errorf("samering shm: %s: not a samering control file (bad magic, version or size)", path)
 	}
 	s := &Shm{dir: dir, name: ring, ctl: ctl, seq: (*uint64)(unsafe.Pointer(&c[ctlSeq]))}
-	r, seq, err := s.load(nil)
+	r, seq, err := s.loadImage(nil)
 	if err != nil {
 		return nil, err
 	}
-	s.state.Store(&shmState{seq: seq, ring: r})
+	s.store(&shmState{seq: seq, ring: r})
 	return s, nil
 }
 
 // Current returns the newest valid ring the broker published, first following a new
 // publication if there is one.
 func (s *Shm) Current() *Ring {
-	st := s.state.Load()
-	if atomic.LoadUint64(s.seq) != st.seq {
-		st = s.follow()
+	st := s.load()
+	if atomic.LoadUint64(s.seq) == st.seq {
+		return st.ring
 	}
-	return st.ring
+	return s.follow().ring
 }
 
 // Generation is the broker's generation of Current().
@@ -91,7 +91,7 @@ func (s *Shm) Generation() uint64 { return s.Current().generation }
 // when Current is the newest published ring.
 func (s *Shm) Err() error {
 	s.Current()
-	return s.state.Load().err
+	return s.load().err
 }
 
 // Close releases nothing at once and is safe to call while other goroutines pick: the mappings
@@ -103,24 +103,27 @@ func (s *Shm) Close() error { return nil }
 // current ring for this pick (the hot path never waits for a reload).
 func (s *Shm) follow() *shmState {
 	if !s.mu.TryLock() {
-		return s.state.Load()
+		return s.load()
 	}
 	defer s.mu.Unlock()
-	st := s.state.Load()
+	st := s.load()
 	now := atomic.LoadUint64(s.seq)
 	if now == st.seq {
 		return st
 	}
-	r, seq, err := s.load(st.ring)
+	r, seq, err := s.loadImage(st.ring)
 	if err != nil {
 		// Keep the previous ring; do not try again on every pick: wait for the next publication.
 		st = &shmState{seq: now, ring: st.ring, err: err}
 	} else {
 		st = &shmState{seq: seq, ring: r}
 	}
-	s.state.Store(st)
+	s.store(st)
 	return st
 }
+
+func (s *Shm) load() *shmState    { return (*shmState)(atomic.LoadPointer(&s.state)) }
+func (s *Shm) store(st *shmState) { atomic.StorePointer(&s.state, unsafe.Pointer(st)) }
 
 type controlSnapshot struct {
 	seq, generation, imageSize, imageChecksum, brokerPid uint64
@@ -149,9 +152,9 @@ func (s *Shm) snapshot() (controlSnapshot, bool) {
 	return controlSnapshot{}, false
 }
 
-// load maps and validates the image the control block names now (ShmSelector::load in
+// loadImage maps and validates the image the control block names now (ShmSelector::load in
 // broker/src/shm_selector.cpp: the same checks, the same messages).
-func (s *Shm) load(prev *Ring) (*Ring, uint64, error) {
+func (s *Shm) loadImage(prev *Ring) (*Ring, uint64, error) {
 	ctlPath := filepath.Join(s.dir, s.name+".ctl")
 	// The broker removes an image only a grace period after it was replaced, so a missing file
 	// means the control moved on while we read it: read the control again (a few times).
