@@ -246,6 +246,7 @@ func TestDialBrokerBadReplies(t *testing.T) {
 		}, "without a descriptor", samering.ErrProtocol},
 	}
 	for _, tc := range tests {
+		tc := tc // the fake broker's goroutine may outlive this iteration
 		t.Run(tc.name, func(t *testing.T) {
 			path := fakeBroker(t, func(c *net.UnixConn, hello, req []byte) { c.Write(tc.reply(hello, req)) })
 			opts := []samering.BrokerOption{samering.WithPollInterval(0), samering.WithTimeout(5 * time.Second)}

@@ -3,7 +3,9 @@
 # regenerates the parity vectors from the live peers and compares them with the committed ones,
 # then builds again with ASan+UBSan and runs the tests there too, runs the broker and client
 # integration tests under ThreadSanitizer, and gives each libFuzzer target (tests/fuzz/) a short
-# bounded run with ASan+UBSan (SAMERING_FUZZ_SECONDS, default 45 s per target).
+# bounded run with ASan+UBSan and each Go fuzz target (bindings-go) a run of the same length
+# (SAMERING_FUZZ_SECONDS, default 45 s per target). The Go tests (go vet, go test, go test -race)
+# are part of the Release and ASan ctest runs (label go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -29,7 +31,7 @@ echo "== tests (ASan+UBSan) =="
 
 echo "== build (TSan: broker and client) =="
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMERING_SANITIZE=thread \
-  -DSAMERING_BUILD_BENCH=OFF -DSAMERING_BUILD_PERL=OFF >/dev/null
+  -DSAMERING_BUILD_BENCH=OFF -DSAMERING_BUILD_PERL=OFF -DSAMERING_BUILD_GO=OFF >/dev/null
 # The suites labelled broker or client, as tests/CMakeLists.txt lists them at configure time.
 tsan_targets=$(cat build-tsan/test-targets-broker.txt build-tsan/test-targets-client.txt)
 # shellcheck disable=SC2086
@@ -40,4 +42,10 @@ echo "== tests (TSan: broker and client) =="
 
 echo "== fuzz: every target for ${SAMERING_FUZZ_SECONDS:-45} s (ASan+UBSan) =="
 tools/fuzz.sh --seconds "${SAMERING_FUZZ_SECONDS:-45}"
+echo "== fuzz: the Go image parser and broker reply parsers for ${SAMERING_FUZZ_SECONDS:-45} s each =="
+# shellcheck disable=SC1091
+(. build/bindings-go/env.sh && cd bindings-go &&
+  for target in FuzzFromImage FuzzBrokerReplies; do
+    go test -run XXX -fuzz "^$target\$" -fuzztime "${SAMERING_FUZZ_SECONDS:-45}s" . || exit 1
+  done)
 echo "test.sh: all tests passed"

@@ -21,7 +21,7 @@ command -v clang++-14 >/dev/null || { echo "fuzz.sh: needs clang-14 and libclang
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DSAMERING_FUZZ=ON -DSAMERING_SANITIZE=address,undefined \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSAMERING_BUILD_TESTS=OFF -DSAMERING_BUILD_BENCH=OFF -DSAMERING_BUILD_PERL=OFF \
-  -DSAMERING_BUILD_CLIENT=OFF >/dev/null
+  -DSAMERING_BUILD_CLIENT=OFF -DSAMERING_BUILD_GO=OFF >/dev/null
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(ls tests/fuzz/corpus)
 fi

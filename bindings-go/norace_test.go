@@ -1,0 +1,5 @@
+//go:build !race
+
+package samering
+
+const raceEnabled = false
