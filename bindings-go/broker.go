@@ -60,7 +60,8 @@ func WithPollInterval(d time.Duration) BrokerOption { return func(o *brokerOptio
 func WithImageBytes() BrokerOption { return func(o *brokerOptions) { o.descriptor = false } }
 
 // DialBroker connects to the broker at socket, fetches ring's current image and returns a
-// follower of its generations (a goroutine polls until Close). Errors: the broker cannot be
+// follower of its generations (a goroutine polls until Close: a Broker that is never closed polls
+// for the life of the process). Errors: the broker cannot be
 // reached, it has no such ring (a *BrokerError with Name "no_such_ring", found by errors.As),
 // its reply is malformed (wraps ErrProtocol), or its image is invalid (wraps ErrInvalidImage).
 func DialBroker(socket, ring string, opts ...BrokerOption) (*Broker, error) {

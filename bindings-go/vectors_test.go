@@ -1,8 +1,10 @@
 package samering_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"samering"
@@ -82,4 +84,27 @@ func ExampleLoadImage() {
 		return
 	}
 	fmt.Println(r.Server(r.Pick("user:42")).Address)
+}
+
+func TestLoadImageErrorsNameTheFile(t *testing.T) {
+	dir := testutil.TempDir(t)
+	if _, err := samering.LoadImage(dir + "/missing.img"); !errors.Is(err, os.ErrNotExist) ||
+		!strings.Contains(err.Error(), "missing.img") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := samering.LoadImage(dir); err == nil {
+		t.Errorf("a directory was accepted")
+	}
+	img := testutil.ImageBytes(t, []byte(`{"flavor": "cmf", "servers": [{"host": "a"}, {"host": "b"}]}`))
+	for name, b := range map[string][]byte{
+		"truncated.img": img[:len(img)/2],
+		"empty.img":     {},
+		"spec.json":     []byte(`{"flavor": "cmf", "servers": [{"host": "a"}]}`),
+	} {
+		p := testutil.WriteFile(t, dir, name, b)
+		_, err := samering.LoadImage(p)
+		if !errors.Is(err, samering.ErrInvalidImage) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }
