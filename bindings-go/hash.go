@@ -25,6 +25,13 @@ const (
 	keyHashJenkins        = 11
 	keyHashTwemproxyHsieh = 12
 	keyHashTwemproxyCrc16 = 13
+	keyHashFnv1a32Hi15    = 14
+	keyHashJavaHashCode   = 15
+	keyHashJavaFnv1_64    = 16
+	keyHashJavaFnv1a_64   = 17
+	keyHashJavaFnv1_32    = 18
+	keyHashJavaFnv1a_32   = 19
+	keyHashMurmur3_32     = 20
 )
 
 // keyHashNames are the names docs/ring-image.md gives the ids (error messages, Ring.KeyHash).
@@ -33,6 +40,9 @@ var keyHashNames = map[uint32]string{
 	keyHashMd5: "md5", keyHashFnv1_64: "fnv1_64", keyHashFnv1a_64: "fnv1a_64", keyHashFnv1_32: "fnv1_32",
 	keyHashFnv1a_32: "fnv1a_32", keyHashMurmur: "murmur", keyHashMurmur3: "murmur3", keyHashJenkins: "jenkins",
 	keyHashTwemproxyHsieh: "twemproxy_hsieh", keyHashTwemproxyCrc16: "twemproxy_crc16",
+	keyHashFnv1a32Hi15: "fnv1a_32_hi15", keyHashJavaHashCode: "java_string_hashcode",
+	keyHashJavaFnv1_64: "java_fnv1_64", keyHashJavaFnv1a_64: "java_fnv1a_64", keyHashJavaFnv1_32: "java_fnv1_32",
+	keyHashJavaFnv1a_32: "java_fnv1a_32", keyHashMurmur3_32: "murmur3_32",
 }
 
 // stringBytes views the bytes of s without copying. The hashes only read them and keep nothing,
@@ -44,13 +54,35 @@ func stringBytes(s string) []byte {
 }
 
 // keyHash is the key hash id of b (docs/ring-image.md), seed being the CRC state the crc32 hashes
-// continue from. The ids were checked when the image was loaded; 0 for any other id.
+// continue from. The ids were checked when the image was loaded; 0 for any other id. b may be
+// handed to hash/crc32 (which makes it escape): a buffer on the caller's stack goes to
+// keyHashLocal instead.
 func keyHash(id, seed uint32, b []byte) uint32 {
 	switch id {
 	case keyHashCrc32:
 		return crc32Update(seed, b)
 	case keyHashCrc32Hi15:
 		return (crc32Update(seed, b) >> 16) & 0x7fff
+	}
+	return keyHashOther(id, b)
+}
+
+// keyHashLocal is keyHash for bytes in a stack buffer of a key transform: the crc32 hashes run
+// here (crc32Slicing) rather than in hash/crc32, whose function-variable call would move the
+// buffer to the heap (an allocation per pick: TestPickAllocatesNothing).
+func keyHashLocal(id, seed uint32, b []byte) uint32 {
+	switch id {
+	case keyHashCrc32:
+		return crc32Slicing(seed, b)
+	case keyHashCrc32Hi15:
+		return (crc32Slicing(seed, b) >> 16) & 0x7fff
+	}
+	return keyHashOther(id, b)
+}
+
+// keyHashOther: the key hashes that take no CRC seed (none of them lets b escape).
+func keyHashOther(id uint32, b []byte) uint32 {
+	switch id {
 	case keyHashOneAtATime:
 		return oneAtATime(b)
 	case keyHashMd5:
@@ -74,13 +106,29 @@ func keyHash(id, seed uint32, b []byte) uint32 {
 		return twemproxyHsieh(b)
 	case keyHashTwemproxyCrc16:
 		return twemproxyCrc16(b)
+	case keyHashFnv1a32Hi15:
+		// pecl memcache 4.0.5.2 standard strategy with hash_function fnv: mmc_hash_fnv1a reads
+		// signed chars exactly as libhashkit's fnv1a_32 does.
+		return (fnv1a_32(b) >> 16) & 0x7fff
+	case keyHashJavaHashCode:
+		return javaStringHashCode(b)
+	case keyHashJavaFnv1_64:
+		return javaFnv1_64(b)
+	case keyHashJavaFnv1a_64:
+		return javaFnv1a_64(b)
+	case keyHashJavaFnv1_32:
+		return javaFnv1_32(b)
+	case keyHashJavaFnv1a_32:
+		return javaFnv1a_32(b)
+	case keyHashMurmur3_32:
+		return murmur3_32(b)
 	}
 	return 0
 }
 
 // The libhashkit functions below are libmemcached 1.1.4's (src/libhashkit/*.cc), written in Go
 // because the package calls no C; each is tested bit for bit against the library itself
-// (internal/hashref, TestKeyHashesMatchLibhashkit) on random keys of every length 0..300 with
+// (internal/hashref, TestKeyHashesMatchLibraries) on random keys of every length 0..300 with
 // every byte value. Where libhashkit reads a byte as `char` (signed on x86-64 and in the peers'
 // builds), the byte is sign-extended here too: signed(b).
 
@@ -212,6 +260,48 @@ func murmur3(b []byte) uint32 {
 	h *= 0xc2b2ae35
 	h ^= h >> 16
 	return h
+}
+
+// MurmurHash3_x86_32 (Austin Appleby) with seed 0, in the pieces the rendezvous pick reuses
+// (rendezvous.go): bit-exact with Debian's libmurmurhash MurmurHash3_x86_32(k, len, 0, &out)
+// (key hash 20; TestKeyHashesMatchLibraries), which pymemcache 3.5.2's murmur3_32 computes over
+// the low bytes of a text's characters. Not libhashkit's murmur3 above, which seeds with the length.
+const m3c1, m3c2 = 0xcc9e2d51, 0x1b873593
+
+// m3mix is the block mix: k *= c1; k = rotl(k, 15); k *= c2.
+func m3mix(k uint32) uint32 { return bits.RotateLeft32(k*m3c1, 15) * m3c2 }
+
+// m3step folds one mixed block into the state: h ^= k; h = rotl(h, 13); h = h*5 + 0xe6546b64.
+func m3step(h, mixed uint32) uint32 { return bits.RotateLeft32(h^mixed, 13)*5 + 0xe6546b64 }
+
+func m3fmix(h uint32) uint32 {
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
+
+// m3tail is the tail block of 1..3 bytes as the reference assembles it (b[0] lowest).
+func m3tail(b []byte) uint32 {
+	var k uint32
+	for i := len(b) - 1; i >= 0; i-- {
+		k = k<<8 | uint32(b[i])
+	}
+	return k
+}
+
+func murmur3_32(b []byte) uint32 {
+	n := len(b)
+	var h uint32
+	for ; len(b) >= 4; b = b[4:] {
+		h = m3step(h, m3mix(le32(b)))
+	}
+	if len(b) > 0 {
+		h ^= m3mix(m3tail(b))
+	}
+	return m3fmix(h ^ uint32(n))
 }
 
 // libhashkit jenkins.cc hashkit_jenkins: Bob Jenkins' lookup3 hashlittle with initval 13
@@ -370,6 +460,11 @@ func crc32Update(seed uint32, b []byte) uint32 {
 	if len(b) >= 64 {
 		return crc32.Update(seed, crc32.IEEETable, b)
 	}
+	return crc32Slicing(seed, b)
+}
+
+// crc32Slicing is crc32Update by slicing-by-8 for any length (b does not escape).
+func crc32Slicing(seed uint32, b []byte) uint32 {
 	t := &crc32Tables
 	c := ^seed
 	for len(b) >= 8 {

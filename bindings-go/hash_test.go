@@ -4,6 +4,8 @@ import (
 	"hash/crc32"
 	"math/rand"
 	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"samering/internal/hashref"
 )
@@ -27,16 +29,16 @@ func randomKeys(seed int64) [][]byte {
 	return keys
 }
 
-func TestKeyHashesMatchLibhashkit(t *testing.T) {
+func TestKeyHashesMatchLibraries(t *testing.T) {
 	keys := randomKeys(1)
 	for id, name := range keyHashNames {
-		if _, ok := hashref.Libhashkit(name, nil); !ok {
-			continue // crc32 (zlib), twemproxy's hsieh and crc16: below and in the vector files
+		if _, ok := hashref.Reference(name, nil); !ok {
+			continue // crc32 (zlib), twemproxy's and spymemcached's: below and in the vector files
 		}
 		t.Run(name, func(t *testing.T) {
 			bad := 0
 			for _, k := range keys {
-				want, _ := hashref.Libhashkit(name, k)
+				want, _ := hashref.Reference(name, k)
 				if got := keyHash(id, 0, k); got != want {
 					if bad++; bad <= 5 {
 						t.Errorf("%s(%x) (%d bytes) = %#08x, libhashkit %#08x", name, k, len(k), got, want)
@@ -48,12 +50,50 @@ func TestKeyHashesMatchLibhashkit(t *testing.T) {
 }
 
 func TestEveryKeyHashHasAReference(t *testing.T) {
-	// A key hash added to keyHashNames must be proven somewhere: by libhashkit here, by zlib
-	// (crc32), or by the peers' vector files (twemproxy's own functions, which no library has).
-	byVectors := map[string]bool{"twemproxy_hsieh": true, "twemproxy_crc16": true, "crc32": true}
+	// A key hash added to keyHashNames must be proven somewhere: by a C library here, by zlib
+	// (crc32), or by the peers' vector files (twemproxy's own functions and spymemcached's Java
+	// ones, which no C library has; TestVectorFilesCoverEveryIdAndPickAllocatesNothing checks that
+	// every id is in a vector file's image, and the C++ core's tests/php_java_test.cpp runs the
+	// JVM on the same functions).
+	byVectors := map[string]bool{"twemproxy_hsieh": true, "twemproxy_crc16": true, "crc32": true,
+		"java_string_hashcode": true, "java_fnv1_64": true, "java_fnv1a_64": true, "java_fnv1_32": true,
+		"java_fnv1a_32": true}
 	for _, name := range keyHashNames {
-		if _, ok := hashref.Libhashkit(name, nil); !ok && !byVectors[name] {
+		if _, ok := hashref.Reference(name, nil); !ok && !byVectors[name] {
 			t.Errorf("key hash %s has no reference test", name)
+		}
+	}
+}
+
+// TestJavaHashesWalkTheUTF16Units: the spymemcached hashes (ids 15-19) decode UTF-8 into UTF-16
+// code units on the fly; here the units come from the standard library instead (unicode/utf16 of
+// the decoded runes) and the page's definitions are applied to them, on random well-formed
+// UTF-8 of every sequence length (surrogate pairs included). The hashes against the real
+// spymemcached: its vector files.
+func TestJavaHashesWalkTheUTF16Units(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	ranges := [][2]rune{{0, 0x7f}, {0x80, 0x7ff}, {0x800, 0xd7ff}, {0xe000, 0xffff}, {0x10000, 0x10ffff}}
+	for i := 0; i < 20000; i++ {
+		var key []byte
+		for n := rng.Intn(40); n > 0; n-- {
+			r := ranges[rng.Intn(len(ranges))]
+			key = utf8.AppendRune(key, r[0]+rune(rng.Int63n(int64(r[1]-r[0]+1))))
+		}
+		units := utf16.Encode([]rune(string(key)))
+		var code, f32, f32a uint32 = 0, fnv32Init, fnv32Init
+		f64, f64a := fnv64Init, fnv64Init
+		for _, u := range units {
+			code = 31*code + uint32(u)
+			f64 = f64*fnv64Prime ^ uint64(u)
+			f64a = (f64a ^ uint64(u)) * fnv64Prime
+			f32 = f32*fnv32Prime ^ uint32(u)
+			f32a = (f32a ^ uint32(u)) * fnv32Prime
+		}
+		for id, want := range map[uint32]uint32{keyHashJavaHashCode: code, keyHashJavaFnv1_64: uint32(f64),
+			keyHashJavaFnv1a_64: uint32(f64a), keyHashJavaFnv1_32: f32, keyHashJavaFnv1a_32: f32a} {
+			if got := keyHash(id, 0, key); got != want {
+				t.Fatalf("%s(%x) = %#08x, over unicode/utf16's units %#08x", keyHashNames[id], key, got, want)
+			}
 		}
 	}
 }

@@ -20,10 +20,11 @@ const (
 	maxIndexBits     = 16
 	hashTagOn        = 1 << 16
 
-	algorithmContinuum = 1
-	algorithmModulo    = 3 // (2 was version 1's cmf-compat continuum: invalid in version 2)
+	algorithmContinuum  = 1
+	algorithmModulo     = 3 // (2 was version 1's cmf-compat continuum: invalid in version 2)
+	algorithmRendezvous = 4 // pymemcache 3.5.2 RendezvousHash (transform.go)
 
-	keyTransformNone = 0
+	keyTransformNone = 0 // the others: transform.go
 )
 
 // Header field offsets (docs/ring-image.md "Layout").
@@ -324,11 +325,35 @@ func parseImage(b []byte, prev *Ring) (*Ring, error) {
 	if _, ok := keyHashNames[r.keyHash]; !ok {
 		return nil, invalid("unknown key hash %d", r.keyHash)
 	}
-	if r.transform != keyTransformNone {
+	switch r.transform {
+	case keyTransformNone, keyTransformUtf8:
+	case keyTransformPhpMemcache:
+		// the rewrite works in a fixed buffer of pecl memcache's 250 bytes
+		if r.prefixMax < 1 || r.prefixMax > phpMemcacheMaxKey {
+			return nil, invalid("key transform 1 needs hashed_prefix_max 1-250 (got %d)", r.prefixMax)
+		}
+	case keyTransformPyStr, keyTransformPyBytes: // texts for the rendezvous hash only (bounded by its key length)
+		if r.algorithm != algorithmRendezvous {
+			return nil, invalid("key transform %d needs rendezvous", r.transform)
+		}
+	case keyTransformDalli: // its fast path continues crc32 from the params' CRC
+		if r.keyHash != keyHashCrc32 || r.keySeed != 0 {
+			return nil, invalid("key transform dalli needs key hash crc32, seed 0")
+		}
+	default:
 		return nil, invalid("unknown key transform %d", r.transform)
+	}
+	if r.keyHash >= keyHashJavaHashCode && r.keyHash <= keyHashJavaFnv1a_32 && r.transform != keyTransformUtf8 {
+		return nil, invalid("key hash %d (UTF-16 units) needs key transform 2 (utf8_required)", r.keyHash)
 	}
 	if r.hashTag != 0 && r.hashTag&^(hashTagOn|0xffff) != 0 {
 		return nil, invalid("bad hash tag")
+	}
+	if (r.transform >= keyTransformDalli || r.algorithm == algorithmRendezvous) && (r.prefixMax != 0 || r.hashTag != 0) {
+		return nil, invalid("a dalli, pymemcache or rendezvous image cuts no prefix and has no hash tag")
+	}
+	if r.algorithm == algorithmRendezvous && r.transform != keyTransformNone && r.transform < keyTransformPyStr {
+		return nil, invalid("rendezvous takes key transform 0, 4 or 5")
 	}
 	if r.maxKey != 0 && r.minKey > r.maxKey {
 		return nil, invalid("key length range empty")
@@ -343,8 +368,32 @@ func parseImage(b []byte, prev *Ring) (*Ring, error) {
 		if !single && tableCount == 0 {
 			return nil, invalid("modulo table empty")
 		}
+	case algorithmRendezvous:
+		// docs/ring-image.md: table = tie ranks (a permutation), murmur3_32, bounded keys
+		if r.keyHash != keyHashMurmur3_32 || r.keySeed != 0 {
+			return nil, invalid("rendezvous needs key hash murmur3_32, seed 0")
+		}
+		if r.maxKey == 0 || r.maxKey > maxRendezvousKey {
+			return nil, invalid("rendezvous needs a maximum key length of 1-%d", maxRendezvousKey)
+		}
+		if pointCount != 0 || tableCount != serverCount {
+			return nil, invalid("rendezvous needs one tie rank per server, no points")
+		}
+		seen := make([]bool, serverCount)
+		for _, t := range r.table {
+			if seen[t] {
+				return nil, invalid("rendezvous tie ranks are not a permutation")
+			}
+			seen[t] = true
+		}
+		r.rendezvous = newRendezvousNodes(r.servers, r.table)
 	default:
 		return nil, invalid("unknown algorithm %d", r.algorithm)
 	}
+	if n := uint32(len(r.table)); n != 0 && n&(n-1) == 0 {
+		r.tableMask = n - 1
+	}
+	r.special = r.transform != keyTransformNone || r.algorithm == algorithmRendezvous
+	r.paramsCrc = crc32Update(0, stringBytes(r.params))
 	return r, nil
 }

@@ -20,6 +20,14 @@ var smallSpecs = []string{
 	`{"flavor": "cache-memcached", "servers": [{"host": "a"}, {"host": "b", "weight": 2}]}`,
 	// modulo, 256-byte prefix
 	`{"flavor": "gomemcache", "options": {"repeat_by_weight": true}, "servers": [{"host": "a", "weight": 2}, {"host": "b"}]}`,
+	// modulo, key transform 1 (php-memcache consistent: 1,024 buckets)
+	`{"flavor": "php-memcache", "servers": [{"host": "a"}, {"host": "b", "weight": 2}]}`,
+	// continuum, key transform 2, a UTF-16 key hash (spymemcached)
+	`{"flavor": "spymemcached", "options": {"locator": "CONSISTENT"}, "servers": [{"host": "1.2.3.4"}, {"host": "h", "name": "h/1.2.3.5:11211"}]}`,
+	// rendezvous (pymemcache), key hash murmur3_32
+	`{"flavor": "rendezvous", "servers": [{"host": "a", "port": 1}, {"host": "b", "port": 2}, {"host": "c"}]}`,
+	// modulo, key transform 3 with params (Dalli's namespace)
+	`{"flavor": "dalli", "options": {"namespace": "ns"}, "servers": [{"host": "a", "port": 1}, {"host": "b"}]}`,
 }
 
 // image is a writable, 8-byte aligned copy of the C++ core's image of spec.
@@ -176,7 +184,7 @@ func corrupt(t *testing.T, spec string, change func(b []byte)) string {
 }
 
 func TestStructuralChecksBehindAValidChecksum(t *testing.T) {
-	cont, table := smallSpecs[0], smallSpecs[2]
+	cont, table, php, spy, rv, dalli := smallSpecs[0], smallSpecs[2], smallSpecs[4], smallSpecs[5], smallSpecs[6], smallSpecs[7]
 	points := func(b []byte) uint64 { return u64(b, offPoints) }
 	tests := []struct {
 		name, spec, want string
@@ -232,8 +240,38 @@ func TestStructuralChecksBehindAValidChecksum(t *testing.T) {
 		{"unknown algorithm 9", cont, "unknown algorithm 9", func(b []byte) { put32(b, offAlgorithm, 9) }},
 		{"version 1's compat algorithm", cont, "unknown algorithm 2", func(b []byte) { put32(b, offAlgorithm, 2) }},
 		{"unknown key hash 0", cont, "unknown key hash 0", func(b []byte) { put32(b, offKeyHash, 0) }},
-		{"unknown key hash 14", cont, "unknown key hash 14", func(b []byte) { put32(b, offKeyHash, 14) }},
-		{"unknown key transform 1", cont, "unknown key transform 1", func(b []byte) { put32(b, offKeyTransform, 1) }},
+		{"unknown key hash 21", cont, "unknown key hash 21", func(b []byte) { put32(b, offKeyHash, 21) }},
+		{"unknown key transform 6", cont, "unknown key transform 6", func(b []byte) { put32(b, offKeyTransform, 6) }},
+		// The ids of the later flavors and the invariants that tie them together (docs/ring-image.md).
+		{"php transform with a prefix of 251", php, "key transform 1 needs hashed_prefix_max 1-250 (got 251)", func(b []byte) {
+			put32(b, offHashedPrefix, 251)
+		}},
+		{"php transform on a cmf image", cont, "key transform 1 needs hashed_prefix_max 1-250 (got 0)", func(b []byte) {
+			put32(b, offKeyTransform, 1)
+		}},
+		{"a UTF-16 hash without utf8_required", spy, "key hash 15 (UTF-16 units) needs key transform 2", func(b []byte) {
+			put32(b, offKeyHash, 15)
+			put32(b, offKeyTransform, 0)
+		}},
+		{"rendezvous tie ranks repeat", rv, "not a permutation", func(b []byte) {
+			put32(b, int(u64(b, offTable)), u32(b, int(u64(b, offTable))+4))
+		}},
+		{"rendezvous tie rank out of range", rv, "table entry 2 names server 3", func(b []byte) { put32(b, int(u64(b, offTable))+8, 3) }},
+		{"rendezvous with crc32", rv, "rendezvous needs key hash murmur3_32", func(b []byte) { put32(b, offKeyHash, 1) }},
+		{"rendezvous with a seed", rv, "rendezvous needs key hash murmur3_32, seed 0", func(b []byte) { put32(b, offKeySeed, 1) }},
+		{"rendezvous without a key bound", rv, "maximum key length of 1-1024", func(b []byte) { put32(b, offMaxKey, 0) }},
+		{"rendezvous keys of 1025", rv, "maximum key length of 1-1024", func(b []byte) { put32(b, offMaxKey, 1025) }},
+		{"rendezvous without a rank per server", rv, "one tie rank per server", func(b []byte) { put32(b, offTableCount, 2) }},
+		{"rendezvous with a prefix cut", rv, "no hash tag", func(b []byte) { put32(b, offHashedPrefix, 4) }},
+		{"rendezvous with transform 2", rv, "rendezvous takes key transform 0, 4 or 5", func(b []byte) {
+			put32(b, offKeyTransform, 2)
+		}},
+		{"pymemcache transform without rendezvous", dalli, "key transform 4 needs rendezvous", func(b []byte) {
+			put32(b, offKeyTransform, 4)
+		}},
+		{"dalli with md5", dalli, "dalli needs key hash crc32", func(b []byte) { put32(b, offKeyHash, 4) }},
+		{"dalli with a seed", dalli, "dalli needs key hash crc32, seed 0", func(b []byte) { put32(b, offKeySeed, 1) }},
+		{"dalli with a hash tag", dalli, "no hash tag", func(b []byte) { put32(b, offHashTag, hashTagOn|'{'|'}'<<8) }},
 		{"params past the strings", cont, "params string", func(b []byte) {
 			put32(b, offParamsOffset, uint32(u64(b, offStringsSize)))
 			put32(b, offParamsLength, 1)

@@ -19,6 +19,7 @@ type Ring struct {
 	points         []uint64 // the same interleaved, value<<32 | server (see parseImage)
 	index          []uint32 // lookup index over the top bits of the hash (nil = none)
 	table          []uint32 // modulo table
+	tableMask      uint32   // len(table)-1 when that is a power of two (then h&mask == h%len), else 0
 	shift          uint32   // 32 - index_bits
 	serverCount    uint32
 	algorithm      uint32
@@ -28,6 +29,9 @@ type Ring struct {
 	minKey, maxKey uint32
 	hashTag        uint32
 	transform      uint32
+	special        bool   // a key transform or the rendezvous algorithm (transform.go)
+	paramsCrc      uint32 // crc32 of params (dalli: the CRC its keys continue from)
+	rendezvous     *rendezvousNodes
 
 	servers []Server
 	addrs   []net.Addr
@@ -87,22 +91,47 @@ func (r *Ring) pick(key []byte) int {
 	if n < uint64(r.minKey) || (r.maxKey != 0 && n > uint64(r.maxKey)) {
 		return -1
 	}
+	if r.special {
+		return r.pickTransformed(key) // a key transform or rendezvous (transform.go)
+	}
 	if r.serverCount == 1 {
 		return 0 // every peer short-cuts a single server without hashing
 	}
-	if r.prefixMax != 0 && n > uint64(r.prefixMax) {
+	return r.pickHash(r.hashKey(key))
+}
+
+// hashKey is steps 3, 4 and 6 of "Pick": the hashed prefix, the hash tag, the key hash.
+func (r *Ring) hashKey(key []byte) uint32 {
+	if r.prefixMax != 0 && uint64(len(key)) > uint64(r.prefixMax) {
 		key = key[:r.prefixMax] // gomemcache: 256 (PickServer copies the key into a 256-byte buffer)
 	}
 	if r.hashTag != 0 {
 		key = tagged(r.hashTag, key)
 	}
-	var h uint32
 	if r.keyHash == keyHashCrc32 {
-		h = crc32Update(r.keySeed, key) // the common case without the switch
-	} else {
-		h = keyHash(r.keyHash, r.keySeed, key)
+		return crc32Update(r.keySeed, key) // the common case without the switch
 	}
+	return keyHash(r.keyHash, r.keySeed, key)
+}
+
+// hashLocal is hashKey for a transform's stack buffer (keyHashLocal: the bytes do not escape).
+func (r *Ring) hashLocal(key []byte) uint32 {
+	if r.prefixMax != 0 && uint64(len(key)) > uint64(r.prefixMax) {
+		key = key[:r.prefixMax]
+	}
+	if r.hashTag != 0 {
+		key = tagged(r.hashTag, key)
+	}
+	return keyHashLocal(r.keyHash, r.keySeed, key)
+}
+
+// pickHash is step 7 for the continuum and modulo algorithms. A power-of-two table (every 15-bit
+// table, php-memcache's 1,024 buckets) is indexed with a mask: the same entry as h % len.
+func (r *Ring) pickHash(h uint32) int {
 	if r.algorithm == algorithmModulo {
+		if r.tableMask != 0 || len(r.table) == 1 {
+			return int(r.table[h&r.tableMask])
+		}
 		return int(r.table[h%uint32(len(r.table))])
 	}
 	return int(uint32(r.points[r.position(h)]))

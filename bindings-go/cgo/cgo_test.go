@@ -3,8 +3,10 @@ package cgo_test
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"samering"
 	"samering/cgo"
@@ -49,6 +51,96 @@ func TestVectorFilesFromSpec(t *testing.T) {
 	if len(vectors) < 200 {
 		t.Errorf("only %d vector files", len(vectors))
 	}
+}
+
+// randomKeys: keys for every rule of docs/ring-image.md "Pick" and "Key transforms" — any bytes
+// of any length (around the 250-byte and 1,024-byte limits too), well-formed UTF-8 of every
+// sequence length (Dalli counts characters, pymemcache decodes them), broken UTF-8, and keys
+// full of the bytes the transforms rewrite (controls, quotes, backslashes, '_').
+func randomKeys(rng *rand.Rand) []string {
+	var keys []string
+	add := func(b []byte) { keys = append(keys, string(b)) }
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 20, 63, 64, 65, 200, 211, 212, 213, 214, 236, 237, 238, 249,
+		250, 251, 252, 255, 256, 257, 300, 1023, 1024, 1025, 1100} {
+		for rep := 0; rep < 6; rep++ {
+			b := make([]byte, n)
+			rng.Read(b)
+			add(b)
+			for i := range b {
+				b[i] = `ab"'\`[rng.Intn(5)] // quotes and backslashes (pymemcache_bytes)
+				if rng.Intn(8) == 0 {
+					b[i] = byte(rng.Intn(0x21)) // controls and space (php_memcache_key)
+				}
+			}
+			add(b)
+			var u []byte // well-formed UTF-8 of about n bytes
+			for len(u) < n {
+				r := []rune{rune(rng.Intn(0x80)), rune(0x80 + rng.Intn(0x780)), rune(0x800 + rng.Intn(0xd000)),
+					rune(0x10000 + rng.Intn(0x100000))}[rng.Intn(4)]
+				u = utf8.AppendRune(u, r)
+			}
+			add(u)
+			if len(u) > 2 {
+				c := append([]byte(nil), u...)
+				c[rng.Intn(len(c))] = byte(0x80 + rng.Intn(0x80)) // most likely broken now
+				add(c)
+				add(u[:len(u)-1]) // perhaps a truncated sequence
+			}
+		}
+	}
+	for _, k := range []string{"\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "\xef\xbb\xbf", `'"`, "'", `"`, `\`} {
+		keys = append(keys, k, "key"+k+"key")
+	}
+	return keys
+}
+
+// TestRandomKeysPickAsTheCCore: on every vector file's spec, and on the same spec with its first
+// server only (the refusals before the single-server short-cut), the Go reader and the C++ core
+// (selector_pick through the C API, one cgo call per key) answer every random key the same way,
+// refusals included (Go -1, C SAMERING_EKEY). The vector files prove the answers against the
+// peers; this proves that the Go reader is the C++ core's pick on keys no peer was asked about.
+func TestRandomKeysPickAsTheCCore(t *testing.T) {
+	rng := rand.New(rand.NewSource(20))
+	keys := randomKeys(rng)
+	refused := 0
+	for _, v := range testutil.Vectors(t) {
+		var spec map[string]interface{}
+		if err := json.Unmarshal(v.Spec, &spec); err != nil {
+			t.Fatal(err)
+		}
+		one := map[string]interface{}{}
+		for k, x := range spec {
+			one[k] = x
+		}
+		one["servers"] = spec["servers"].([]interface{})[:1]
+		oneSpec, _ := json.Marshal(one)
+		for _, s := range [][]byte{v.Spec, oneSpec} {
+			r, err := cgo.FromSpec(s)
+			if err != nil {
+				t.Fatalf("%s: FromSpec: %v", v.Name, err)
+			}
+			c, err := cpick.New(s)
+			if err != nil {
+				t.Fatalf("%s: %v", v.Name, err)
+			}
+			bad := 0
+			for _, k := range keys {
+				want := c.Pick([]byte(k))
+				if want == cpick.EKEY {
+					want = -1
+					refused++
+				}
+				if got := r.Pick(k); got != want {
+					if bad++; bad <= 5 {
+						t.Errorf("%s (%d servers): key %x (%d bytes): Go %d, the C++ core %d", v.Name, r.ServerCount(), k,
+							len(k), got, want)
+					}
+				}
+			}
+			c.Free()
+		}
+	}
+	t.Logf("%d keys per spec, %d refusals compared", len(keys), refused)
 }
 
 func TestFromSpecErrorsNameTheField(t *testing.T) {

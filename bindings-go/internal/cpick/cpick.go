@@ -14,6 +14,9 @@ import (
 	"unsafe"
 )
 
+// EKEY is SAMERING_EKEY, what selector_pick returns for a key the flavor refuses.
+const EKEY = int(C.SAMERING_EKEY)
+
 // Selector is a C selector_t built from spec JSON.
 type Selector struct{ sel *C.selector_t }
 
@@ -28,7 +31,8 @@ func New(spec []byte) (*Selector, error) {
 	return &Selector{sel}, nil
 }
 
-// Pick is selector_pick on the key's bytes: one cgo call, no copy (a []byte: a string's header
+// Pick is selector_pick on the key's bytes (the index, or a negative SAMERING_* code): one cgo
+// call, no copy (a []byte: a string's header
 // passed to C through unsafe escapes to the heap, one allocation per call).
 func (s *Selector) Pick(key []byte) int {
 	if len(key) == 0 {

@@ -1,14 +1,21 @@
 // Package hashref calls the C libraries whose functions the samering package re-implements in Go
-// (libhashkit from libmemcached 1.1.4, libxxhash, zlib), so that its tests compare the two bit for
-// bit. Tests only: the samering package itself calls no C.
+// (libhashkit from libmemcached 1.1.4, Debian's libmurmurhash, libxxhash, zlib), so that its tests
+// compare the two bit for bit. Tests only: the samering package itself calls no C.
 package hashref
 
 /*
-#cgo pkg-config: libxxhash zlib
+#cgo pkg-config: libxxhash zlib libmurmurhash
 #cgo LDFLAGS: -lhashkit
 #include <libhashkit-1.0/hashkit.h>
+#include <murmurhash.h>
 #include <xxhash.h>
 #include <zlib.h>
+
+static uint32_t murmur3_32(const void *p, unsigned int n) {
+	uint32_t out[1];
+	lmmh_x86_32(p, n, 0, out);
+	return out[0];
+}
 */
 import "C"
 
@@ -21,11 +28,16 @@ func ptr(b []byte) *C.char {
 	return (*C.char)(unsafe.Pointer(&b[0]))
 }
 
-// Libhashkit returns libhashkit's hash of b for the docs/ring-image.md key hash name, and
-// whether libhashkit has that function.
-func Libhashkit(name string, b []byte) (uint32, bool) {
+// Reference returns the C library's hash of b for the docs/ring-image.md key hash name, and
+// whether a library here has that function: libhashkit's, and Debian libmurmurhash's
+// MurmurHash3_x86_32 with seed 0 for murmur3_32 (the reference the page names).
+func Reference(name string, b []byte) (uint32, bool) {
 	p, n := ptr(b), C.size_t(len(b))
 	switch name {
+	case "murmur3_32":
+		return uint32(C.murmur3_32(unsafe.Pointer(p), C.uint(len(b)))), true
+	case "fnv1a_32_hi15": // pecl memcache's mmc_hash_fnv1a = libhashkit's (docs/ring-image.md id 14)
+		return (uint32(C.libhashkit_fnv1a_32(p, n)) >> 16) & 0x7fff, true
 	case "one_at_a_time":
 		return uint32(C.libhashkit_one_at_a_time(p, n)), true
 	case "md5":
