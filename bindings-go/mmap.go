@@ -2,7 +2,6 @@ package samering
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"syscall"
 )
@@ -26,7 +25,7 @@ func (m *mapping) release() {
 // broker's file shares its pages).
 func mapFd(fd int, size int64, name string) (*mapping, error) {
 	if size <= 0 {
-		return nil, fmt.Errorf("%s: empty file (truncated)", name)
+		return nil, fmt.Errorf("%s: %w: empty file (truncated)", name, ErrInvalidImage)
 	}
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("%s: %d bytes do not fit in memory", name, size)
@@ -38,24 +37,4 @@ func mapFd(fd int, size int64, name string) (*mapping, error) {
 	m := &mapping{data: data}
 	runtime.SetFinalizer(m, (*mapping).release)
 	return m, nil
-}
-
-// mapFile opens path and maps the whole regular file read-only; no descriptor stays open. The
-// open error is returned unwrapped (os.IsNotExist works on it).
-func mapFile(path string) (*mapping, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: fstat: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	m, err := mapFd(int(f.Fd()), st.Size(), path)
-	runtime.KeepAlive(f)
-	return m, err
 }

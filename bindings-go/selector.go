@@ -80,10 +80,10 @@ func (s *Selector) current() *Ring {
 // followed is the current ring of the follower (not inlined: PickServer checks s.ring itself).
 func (s *Selector) followed() *Ring {
 	if sh := s.shm; sh != nil { // Shm.Current, written out here: it is too large to be inlined
-		if st := sh.load(); atomic.LoadUint64(sh.seq) == st.seq {
+		if st := sh.load(); atomic.LoadUint64(st.seqp) == st.want {
 			return st.ring
 		}
-		return sh.follow().ring
+		return sh.follow(false).ring
 	}
 	return s.src.Current()
 }
@@ -96,7 +96,7 @@ func (s *Selector) PickServer(key string) (net.Addr, error) {
 		// A *Shm whose control block did not move: its ring without a call (Shm.Current written
 		// out; bench/results/go.md: the shm pick within 1.1x of a fixed ring's).
 		if sh := s.shm; sh != nil {
-			if st := sh.load(); atomic.LoadUint64(sh.seq) == st.seq {
+			if st := sh.load(); atomic.LoadUint64(st.seqp) == st.want {
 				r = st.ring
 			}
 		}

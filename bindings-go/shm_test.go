@@ -54,6 +54,7 @@ type brokerFixture struct {
 	b         *testutil.BrokerProcess
 	rings     [][]byte
 	want      []*samering.Ring
+	g0        uint64 // the broker's first generation (the wall clock in µs: never assume 1)
 }
 
 func newBrokerFixture(t *testing.T, extra ...string) *brokerFixture {
@@ -63,6 +64,10 @@ func newBrokerFixture(t *testing.T, extra ...string) *brokerFixture {
 	}
 	f.spec = testutil.WriteFile(t, f.dir, "main.json", f.rings[0])
 	f.b = testutil.StartBroker(t, f.dir, []string{"main", f.spec}, extra...)
+	f.g0 = f.b.Generation(t, "main")
+	if f.g0 < 1e15 {
+		t.Fatalf("the broker's first generation is %d: not the wall clock in µs (docs/protocol.md)", f.g0)
+	}
 	return f
 }
 
@@ -79,21 +84,21 @@ func TestShmFollowsReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Generation() != 1 || s.Err() != nil {
-		t.Fatalf("generation %d, err %v", s.Generation(), s.Err())
+	if s.Generation() != f.g0 || s.Err() != nil {
+		t.Fatalf("generation %d (the control file names %d), err %v", s.Generation(), f.g0, s.Err())
 	}
-	samePicks(t, "generation 1", s.Current(), f.want[0])
+	samePicks(t, "the first generation", s.Current(), f.want[0])
 	first := s.Current()
 	f.reload(t, 1)
-	testutil.WaitFor(t, "generation 2", 10*time.Second, func() bool { return s.Generation() == 2 })
-	samePicks(t, "generation 2", s.Current(), f.want[1])
+	testutil.WaitFor(t, "the next generation", 10*time.Second, func() bool { return s.Generation() == f.g0+1 })
+	samePicks(t, "the next generation", s.Current(), f.want[1])
 	// A server whose address did not change keeps its net.Addr value across generations.
 	for i := 0; i < 3; i++ {
 		if s.Current().Addr(i) != first.Addr(i) {
 			t.Errorf("server %d has a new net.Addr value after the reload", i)
 		}
 	}
-	samePicks(t, "the generation-1 ring still held", first, f.want[0])
+	samePicks(t, "the first generation's ring still held", first, f.want[0])
 }
 
 // corruptFile flips a byte in the middle of path in place (the reader maps the file; the
@@ -126,22 +131,22 @@ func TestShmKeepsItsRingWhenANewImageIsBad(t *testing.T) {
 		spoil func(path string)
 		why   string
 	}{
-		{2, func(p string) { corruptFile(t, p) }, "checksum mismatch"},
-		{3, func(p string) {
+		{1, func(p string) { corruptFile(t, p) }, "checksum mismatch"},
+		{2, func(p string) {
 			if err := os.Truncate(p, 200); err != nil {
 				t.Fatal(err)
 			}
 		}, "truncated or resized"},
-		{4, func(p string) {
+		{3, func(p string) {
 			if err := os.Remove(p); err != nil {
 				t.Fatal(err)
 			}
 		}, "no such file"},
 	} {
-		gen := bad.gen
+		gen := f.g0 + bad.gen
 		// The broker publishes generation gen (the spec flips between rings 1 and 2); the file is
 		// spoiled before the reader looks.
-		f.reload(t, 1+int(gen%2))
+		f.reload(t, 1+int(bad.gen%2))
 		f.b.WaitGeneration(t, "main", gen)
 		path := filepath.Join(f.b.ShmDir, fmt.Sprintf("main.%d.img", gen))
 		bad.spoil(path)
@@ -150,18 +155,18 @@ func TestShmKeepsItsRingWhenANewImageIsBad(t *testing.T) {
 		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), bad.why) {
 			t.Errorf("generation %d: Err() = %q, want it to name %s and say %q", gen, err, path, bad.why)
 		}
-		if s.Generation() != 1 {
-			t.Fatalf("generation %d refused, yet the reader moved to %d", gen, s.Generation())
+		if s.Generation() != f.g0 {
+			t.Fatalf("generation %d refused, yet the reader moved from %d to %d", gen, f.g0, s.Generation())
 		}
-		samePicks(t, "the kept generation 1", s.Current(), f.want[0])
+		samePicks(t, "the kept first generation", s.Current(), f.want[0])
 	}
 	// The next good publication is followed.
 	f.reload(t, 3)
-	testutil.WaitFor(t, "generation 5", 10*time.Second, func() bool { return s.Generation() == 5 })
+	testutil.WaitFor(t, "the fifth generation", 10*time.Second, func() bool { return s.Generation() == f.g0+4 })
 	if s.Err() != nil {
 		t.Errorf("Err() = %v after a good generation", s.Err())
 	}
-	samePicks(t, "generation 5", s.Current(), f.want[3])
+	samePicks(t, "the fifth generation", s.Current(), f.want[3])
 }
 
 // writeControl writes a control file as docs/protocol.md "Shared memory" lays it out.
@@ -237,8 +242,9 @@ func TestOpenShmErrors(t *testing.T) {
 }
 
 // TestShmConcurrentPicksDuringReloads: goroutines pick through one Shm (and a Selector on it)
-// while the broker reloads as fast as it can; every answer must be the answer of a ring the C++
-// core built from one of the specs (found by the image checksum). Run under -race in ctest.
+// while the broker reloads as fast as it can, and then restarts on a re-created shm dir; every
+// answer must be the answer of a ring the C++ core built from one of the specs (found by the
+// image checksum). Run under -race in ctest.
 func TestShmConcurrentPicksDuringReloads(t *testing.T) {
 	f := newBrokerFixture(t, "--shm-grace", "1")
 	s, err := samering.OpenShm(f.b.ShmDir, "main")
@@ -287,8 +293,18 @@ func TestShmConcurrentPicksDuringReloads(t *testing.T) {
 		f.reload(t, i%len(f.rings))
 		time.Sleep(15 * time.Millisecond)
 	}
-	f.reload(t, 3)
+	// Then the broker is restarted on a re-created shm dir (a new control file under the same
+	// path: followed by the pickers' path check, at most once a second of picking).
+	f.b.Stop(t)
+	if err := os.RemoveAll(f.b.ShmDir); err != nil {
+		t.Fatal(err)
+	}
+	testutil.ReplaceFile(t, f.spec, f.rings[3])
+	f.b = testutil.StartBroker(t, f.dir, []string{"main", f.spec}, "--shm-grace", "1")
 	testutil.WaitFor(t, "the last spec", 10*time.Second, func() bool { return s.Current().Checksum() == f.want[3].Checksum() })
+	if s.Generation() != f.b.Generation(t, "main") || s.Err() != nil {
+		t.Errorf("generation %d (the new control file names %d), Err %v", s.Generation(), f.b.Generation(t, "main"), s.Err())
+	}
 	stop.Store(true)
 	wg.Wait()
 	close(errs)
@@ -297,7 +313,7 @@ func TestShmConcurrentPicksDuringReloads(t *testing.T) {
 	}
 	t.Logf("%d picks, %d generation changes seen by the pickers, final generation %d", picks.Load(), gens.Load(),
 		s.Generation())
-	if s.Generation() < 10 {
-		t.Errorf("final generation %d: the broker reloaded less than expected", s.Generation())
+	if s.Generation() < f.g0+10 {
+		t.Errorf("final generation %d (first %d): the broker reloaded less than expected", s.Generation(), f.g0)
 	}
 }

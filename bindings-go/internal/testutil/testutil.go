@@ -6,6 +6,7 @@ package testutil
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -298,8 +299,23 @@ type BrokerProcess struct {
 // path, ...), a socket and an shm dir under dir, and waits (at most 10 s) until it accepts.
 func StartBroker(t testing.TB, dir string, rings []string, extra ...string) *BrokerProcess {
 	t.Helper()
-	b := &BrokerProcess{Socket: filepath.Join(dir, "broker.sock"), ShmDir: filepath.Join(dir, "shm")}
-	args := []string{"--socket", b.Socket, "--shm-dir", b.ShmDir, "--no-watch"}
+	return startBroker(t, dir, true, rings, extra)
+}
+
+// StartBrokerWithoutShm is StartBroker without --shm-dir (ShmDir is "").
+func StartBrokerWithoutShm(t testing.TB, dir string, rings []string, extra ...string) *BrokerProcess {
+	t.Helper()
+	return startBroker(t, dir, false, rings, extra)
+}
+
+func startBroker(t testing.TB, dir string, shm bool, rings, extra []string) *BrokerProcess {
+	t.Helper()
+	b := &BrokerProcess{Socket: filepath.Join(dir, "broker.sock")}
+	args := []string{"--socket", b.Socket, "--no-watch"}
+	if shm {
+		b.ShmDir = filepath.Join(dir, "shm")
+		args = append(args, "--shm-dir", b.ShmDir)
+	}
 	for i := 0; i+1 < len(rings); i += 2 {
 		args = append(args, "--ring", rings[i]+"="+rings[i+1])
 	}
@@ -333,6 +349,20 @@ func (b *BrokerProcess) WaitGeneration(t testing.TB, ring string, gen uint64) {
 		}
 		return false
 	})
+}
+
+// Generation is the generation the control file of ring in the broker's shm dir names now, read
+// from the file itself (docs/protocol.md "Shared memory": u64 at offset 24; the broker writes it
+// between two stores of the sequence number, and a test reads it when the broker is quiet). A
+// broker's first generation is the wall clock in µs (generations are unique on a host), so tests
+// count from this value, never from 1.
+func (b *BrokerProcess) Generation(t testing.TB, ring string) uint64 {
+	t.Helper()
+	c, err := os.ReadFile(filepath.Join(b.ShmDir, ring+".ctl"))
+	if err != nil || len(c) < 56 || string(c[:8]) != "SRNGCTL1" {
+		t.Fatalf("control file of ring %s in %s: %v", ring, b.ShmDir, err)
+	}
+	return binary.LittleEndian.Uint64(c[24:])
 }
 
 // A Memcached is a real memcached (Debian's /usr/bin/memcached) on 127.0.0.1.
