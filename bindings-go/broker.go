@@ -26,9 +26,12 @@ type Broker struct {
 
 	cur atomic.Pointer[Ring]
 
-	mu     sync.Mutex // the connection and the fetch
-	conn   *brokerConn
-	pid    uint32 // broker pid of cur (a generation names a ring within one broker process only)
+	mu   sync.Mutex // the connection and the fetch
+	conn *brokerConn
+	// The broker pid of cur: a restarted broker's ring is fetched again even if its generation
+	// were equal (brokers since issue 20 never repeat a generation on a host; older ones counted
+	// from 1 in every process).
+	pid    uint32
 	nextID uint32
 
 	errMu   sync.Mutex
@@ -83,6 +86,85 @@ func DialBroker(socket, ring string, opts ...BrokerOption) (*Broker, error) {
 		close(b.done)
 	}
 	return b, nil
+}
+
+// OpenBrokerShm follows ring through the shared memory of the broker at socket, as
+// selector_new_from_broker_shm does in C: one connection asks the broker (protocol version 2)
+// for its --shm-dir and checks that it serves ring, the kernel names the broker's uid
+// (SO_PEERCRED), and the connection is closed; the result is OpenShm(dir, ring,
+// WithTrustedUID(broker's uid)), so the broker's files are trusted also when it runs as another
+// user. Only WithTimeout of the options applies. Errors: those of DialBroker for the connection
+// and the ring; a broker that speaks only version 1 or publishes no shared memory; those of
+// OpenShm.
+func OpenBrokerShm(socket, ring string, opts ...BrokerOption) (*Shm, error) {
+	o := brokerOptions{timeout: 2 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if !validRingName(ring) {
+		return nil, fmt.Errorf("samering broker %s: invalid ring name %q", socket, ring)
+	}
+	dir, uid, err := brokerShmDir(socket, ring, o.timeout)
+	if err != nil {
+		return nil, fmt.Errorf("samering broker %s: %w", socket, err)
+	}
+	return OpenShm(dir, ring, WithTrustedUID(uid))
+}
+
+// brokerShmDir: HELLO and RING_INFO in one write, then the shm dir of the version-2 reply and
+// the broker's uid.
+func brokerShmDir(socket, ring string, timeout time.Duration) (string, int, error) {
+	c, err := dialBroker(socket, timeout)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.close()
+	out := appendHello(nil, 1)
+	out = appendRingRequest(out, opRingInfo, 0, 2, ring)
+	if err := c.send(out, timeout); err != nil {
+		return "", 0, err
+	}
+	if err := c.readHello(1); err != nil {
+		return "", 0, err
+	}
+	p, err := c.reply(2, opRingInfo)
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := parseRingInfoReply(p); err != nil {
+		return "", 0, err
+	}
+	if c.hello.version < 2 {
+		return "", 0, fmt.Errorf("the broker speaks protocol version %d: it does not name its shm dir", c.hello.version)
+	}
+	if c.hello.shmDir == "" {
+		return "", 0, errors.New("the broker publishes no shared memory (start it with --shm-dir)")
+	}
+	uid, err := peerUID(c.c)
+	if err != nil {
+		return "", 0, err
+	}
+	return c.hello.shmDir, uid, nil
+}
+
+// peerUID is the effective uid of the process at the other end of c, as the kernel recorded it
+// at connect (SO_PEERCRED).
+func peerUID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return 0, err
+	}
+	if cerr != nil {
+		return 0, fmt.Errorf("SO_PEERCRED: %w", cerr)
+	}
+	return int(cred.Uid), nil
 }
 
 // Current returns the newest ring fetched from the broker.

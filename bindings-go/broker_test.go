@@ -32,20 +32,20 @@ func TestDialBrokerFetchesAndFollowsGenerations(t *testing.T) {
 			}
 			defer b.Close()
 			gen := b.Generation()
-			want := f.want[int(gen-1)%2]
+			want := f.want[int(gen-f.g0)%2]
 			samePicks(t, "first image", b.Current(), want)
 			if err := b.Refresh(); err != nil || b.Generation() != gen {
 				t.Fatalf("Refresh without a reload: %v, generation %d -> %d", err, gen, b.Generation())
 			}
 			before := b.Current()
-			f.reload(t, int(gen)%2) // the other of rings 0 and 1
+			f.reload(t, int(gen-f.g0+1)%2) // the other of rings 0 and 1
 			testutil.WaitFor(t, "the next generation", 10*time.Second, func() bool {
 				if err := b.Refresh(); err != nil {
 					t.Fatal(err)
 				}
 				return b.Generation() == gen+1
 			})
-			samePicks(t, "after the reload", b.Current(), f.want[int(gen)%2])
+			samePicks(t, "after the reload", b.Current(), f.want[int(gen-f.g0+1)%2])
 			if b.Err() != nil {
 				t.Errorf("Err() = %v", b.Err())
 			}
@@ -65,7 +65,7 @@ func TestDialBrokerPolls(t *testing.T) {
 	defer b.Close()
 	sel := samering.NewSelector(b)
 	f.reload(t, 2)
-	testutil.WaitFor(t, "the poller to fetch generation 2", 10*time.Second, func() bool { return b.Generation() == 2 })
+	testutil.WaitFor(t, "the poller to fetch the next generation", 10*time.Second, func() bool { return b.Generation() == f.g0+1 })
 	samePicks(t, "polled", b.Current(), f.want[2])
 	if a, err := sel.PickServer("foo"); err != nil || a != b.Current().Addr(f.want[2].Pick("foo")) {
 		t.Errorf("PickServer through the broker follower: %v %v", a, err)
@@ -176,6 +176,25 @@ func helloReply(version uint16) []byte {
 	return p
 }
 
+// helloReply2 is a version-2 HELLO reply naming shmDir.
+func helloReply2(shmDir string) []byte {
+	p := append(helloReply(2), 0, 0)
+	binary.LittleEndian.PutUint16(p[16:], uint16(len(shmDir)))
+	return append(p, shmDir...)
+}
+
+// ringInfoReply: u64 generation, u64 image_size, u8 n + flavor, u32 count, count × (u16 n + address).
+func ringInfoReply(gen uint64, flavor string, servers ...string) []byte {
+	p := make([]byte, 16)
+	binary.LittleEndian.PutUint64(p, gen)
+	p = append(append(append(p, byte(len(flavor))), flavor...), 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(p[len(p)-4:], uint32(len(servers)))
+	for _, a := range servers {
+		p = append(append(p, byte(len(a)), byte(len(a)>>8)), a...)
+	}
+	return p
+}
+
 func imageReply(gen uint64, size uint64, img []byte) []byte {
 	p := make([]byte, 16, 16+len(img))
 	binary.LittleEndian.PutUint64(p, gen)
@@ -204,7 +223,17 @@ func TestDialBrokerBadReplies(t *testing.T) {
 			return append(frame(0x81, idOf(h), helloReply(1)), frame(0xa1, idOf(r), imageReply(1, uint64(len(img)), img))...)
 		}, "", nil},
 		{"closed at once", func(h, r []byte) []byte { return nil }, "closed by the broker", nil},
-		{"version 2 chosen", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply(2)) }, "protocol version 2", samering.ErrProtocol},
+		{"good, version 2", func(h, r []byte) []byte {
+			return append(frame(0x81, idOf(h), helloReply2("/dev/shm/x")), frame(0xa1, idOf(r), imageReply(1, uint64(len(img)), img))...)
+		}, "", nil},
+		{"version 3 chosen", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply(3)) }, "protocol version 3", samering.ErrProtocol},
+		{"version 2 without its shm dir", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply(2)) }, "version 2 HELLO reply of 16 bytes", samering.ErrProtocol},
+		{"version 2 shm dir cut", func(h, r []byte) []byte {
+			p := helloReply2("/dev/shm/x")
+			return frame(0x81, idOf(h), p[:len(p)-1])
+		}, "version 2 HELLO reply of", samering.ErrProtocol},
+		{"version 2 relative shm dir", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply2("shm")) }, "relative shm dir", samering.ErrProtocol},
+		{"version 1 with trailing bytes", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply2("/x")[:19]) }, "HELLO reply of", samering.ErrProtocol},
 		{"hello too short", func(h, r []byte) []byte { return frame(0x81, idOf(h), helloReply(1)[:12]) }, "HELLO reply of 12 bytes", samering.ErrProtocol},
 		{"reserved bytes set", func(h, r []byte) []byte {
 			f := frame(0x81, idOf(h), helloReply(1))
@@ -266,6 +295,43 @@ func TestDialBrokerBadReplies(t *testing.T) {
 				t.Fatalf("DialBroker = %v, want an error with %q (wrapping %v)", err, tc.want, tc.is)
 			}
 		})
+	}
+}
+
+// TestOpenBrokerShm: the shm dir comes from the broker's version-2 HELLO, its files are trusted
+// as the broker's uid's (SO_PEERCRED), and the ring is checked first; a broker that speaks only
+// version 1, or publishes no shared memory, is an error that says so.
+func TestOpenBrokerShm(t *testing.T) {
+	f := newBrokerFixture(t)
+	s, err := samering.OpenBrokerShm(f.b.Socket, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Generation() != f.g0 {
+		t.Errorf("generation %d, the control file names %d", s.Generation(), f.g0)
+	}
+	samePicks(t, "through the broker's shm", s.Current(), f.want[0])
+	f.reload(t, 2)
+	testutil.WaitFor(t, "the next generation", 10*time.Second, func() bool { return s.Generation() == f.g0+1 })
+	samePicks(t, "after the reload", s.Current(), f.want[2])
+
+	var be *samering.BrokerError
+	if _, err := samering.OpenBrokerShm(f.b.Socket, "other"); !errors.As(err, &be) || be.Name != "no_such_ring" {
+		t.Errorf("OpenBrokerShm(other) = %v", err)
+	}
+	noShm := testutil.StartBrokerWithoutShm(t, testutil.TempDir(t), []string{"main", f.spec})
+	if _, err := samering.OpenBrokerShm(noShm.Socket, "main"); err == nil ||
+		!strings.Contains(err.Error(), "publishes no shared memory") || !strings.Contains(err.Error(), noShm.Socket) {
+		t.Errorf("a broker without --shm-dir: OpenBrokerShm = %v", err)
+	}
+	// A broker before issue 20 speaks version 1 only: its HELLO reply names no shm dir.
+	path := fakeBroker(t, func(c *net.UnixConn, hello, req []byte) {
+		c.Write(append(frame(0x81, idOf(hello), helloReply(1)), frame(0xa0, idOf(req), ringInfoReply(7, "cmf", "a:1"))...))
+	})
+	if _, err := samering.OpenBrokerShm(path, "main"); err == nil ||
+		!strings.Contains(err.Error(), "speaks protocol version 1") || !strings.Contains(err.Error(), path) {
+		t.Errorf("a version-1 broker: OpenBrokerShm = %v", err)
 	}
 }
 

@@ -132,10 +132,11 @@ func TestLiveInteropWithPerlCMF(t *testing.T) {
 	}
 	specFile := testutil.WriteFile(t, dir, "main.json", spec(3))
 	b := testutil.StartBroker(t, dir, []string{"main", specFile})
-	shm, err := samering.OpenShm(b.ShmDir, "main")
+	shm, err := samering.OpenBrokerShm(b.Socket, "main") // the shm dir from the broker's version-2 HELLO
 	if err != nil {
 		t.Fatal(err)
 	}
+	g0 := b.Generation(t, "main")
 	ns := shm.Current().Namespace()
 	if ns != "app:" {
 		t.Fatalf("the ring's namespace is %q", ns)
@@ -257,15 +258,17 @@ func TestLiveInteropWithPerlCMF(t *testing.T) {
 		}
 	}
 
-	phase("gen1", 1, specFile)
+	phase("gen1", g0, specFile)
 
 	// The broker reloads a spec with a fourth node; the Go side follows the shm ring, Perl starts
 	// with the new spec (as a redeployed worker would).
 	testutil.ReplaceFile(t, specFile, spec(4))
 	b.Signal(t, syscall.SIGHUP)
-	testutil.WaitFor(t, "the Go side to follow generation 2", 10*time.Second, func() bool { return shm.Generation() == 2 })
+	testutil.WaitFor(t, "the Go side to follow the next generation", 10*time.Second, func() bool {
+		return shm.Generation() == g0+1
+	})
 	if shm.Current().ServerCount() != 4 {
-		t.Fatalf("generation 2 has %d servers", shm.Current().ServerCount())
+		t.Fatalf("the next generation has %d servers", shm.Current().ServerCount())
 	}
-	phase("gen2", 2, specFile)
+	phase("gen2", g0+1, specFile)
 }

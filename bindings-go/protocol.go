@@ -6,14 +6,15 @@ import (
 	"fmt"
 )
 
-// The samering-broker wire protocol, version 1 (docs/protocol.md; broker/src/protocol.hpp):
+// The samering-broker wire protocol, versions 1 and 2 (docs/protocol.md; broker/src/protocol.hpp):
 // little-endian frames of a 12-byte header (u32 length, u8 opcode, u8 flags, u16 reserved = 0,
 // u32 id) and a payload. Socket-free: encoders append to a []byte, parsers read a payload.
 
 const (
-	protocolVersion = 1
-	frameHeaderSize = 12
-	maxReplyFrame   = 256 << 20 // what a client accepts (docs/protocol.md "Limits")
+	protocolMinVersion = 1 // the versions this client asks for; the broker picks the highest both speak
+	protocolMaxVersion = 2 // version 2: the HELLO reply names the broker's --shm-dir
+	frameHeaderSize    = 12
+	maxReplyFrame      = 256 << 20 // what a client accepts (docs/protocol.md "Limits")
 
 	opHello     = 0x01
 	opRingInfo  = 0x20
@@ -71,9 +72,9 @@ func appendFrame(out []byte, opcode, flags byte, id uint32, payload []byte) []by
 	return append(append(out, h[:]...), payload...)
 }
 
-// appendHello: "SRNG", u16 min_version, u16 max_version (this client speaks version 1 only).
+// appendHello: "SRNG", u16 min_version, u16 max_version (this client speaks versions 1 and 2).
 func appendHello(out []byte, id uint32) []byte {
-	return appendFrame(out, opHello, 0, id, []byte{'S', 'R', 'N', 'G', protocolVersion, 0, protocolVersion, 0})
+	return appendFrame(out, opHello, 0, id, []byte{'S', 'R', 'N', 'G', protocolMinVersion, 0, protocolMaxVersion, 0})
 }
 
 // appendRingRequest: RING_INFO / RING_IMAGE with `u8 length, name`.
@@ -96,18 +97,33 @@ type helloReply struct {
 	version           uint16
 	maxFrame, maxKeys uint32
 	brokerPid         uint32
+	shmDir            string // version 2 only ("" = the broker publishes no shared memory)
 }
 
 // parseHelloReply: u16 version, u16 0, u32 max_frame, u32 max_keys, u32 broker_pid (exactly these
-// fields in version 1).
+// fields in version 1); version 2 adds u16 n and the broker's --shm-dir (n bytes, absolute).
 func parseHelloReply(p []byte) (helloReply, error) {
-	if len(p) != 16 {
+	if len(p) < 16 {
 		return helloReply{}, protocolError("HELLO reply of %d bytes", len(p))
 	}
 	r := helloReply{version: binary.LittleEndian.Uint16(p), maxFrame: binary.LittleEndian.Uint32(p[4:]),
 		maxKeys: binary.LittleEndian.Uint32(p[8:]), brokerPid: binary.LittleEndian.Uint32(p[12:])}
-	if r.version != protocolVersion {
-		return r, protocolError("the broker chose protocol version %d", r.version)
+	switch r.version {
+	case 1:
+		if len(p) != 16 {
+			return r, protocolError("version 1 HELLO reply of %d bytes", len(p))
+		}
+	case 2:
+		if len(p) < 18 || len(p) != 18+int(binary.LittleEndian.Uint16(p[16:])) {
+			return r, protocolError("version 2 HELLO reply of %d bytes", len(p))
+		}
+		r.shmDir = string(p[18:])
+		if r.shmDir != "" && r.shmDir[0] != '/' {
+			return r, protocolError("version 2 HELLO reply names a relative shm dir %q", r.shmDir)
+		}
+	default:
+		return r, protocolError("the broker chose protocol version %d (asked for %d-%d)", r.version,
+			protocolMinVersion, protocolMaxVersion)
 	}
 	return r, nil
 }
