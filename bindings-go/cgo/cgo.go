@@ -16,7 +16,6 @@ package cgo
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"unsafe"
@@ -24,9 +23,35 @@ import (
 	"samering"
 )
 
+// The codes of samering/common.h that the calls here return (Error.Code).
+const (
+	EINVAL = int(C.SAMERING_EINVAL) // a NULL pointer (a bug here)
+	ENOMEM = int(C.SAMERING_ENOMEM)
+	ESPEC  = int(C.SAMERING_ESPEC)  // the spec is invalid; Message names the field
+	EIMAGE = int(C.SAMERING_EIMAGE) // the image bytes the C API handed out are invalid (a bug)
+)
+
+// Error is a failed C call: Code is its SAMERING_* code (samering/common.h), Message the C API's
+// one-line message (errbuf), "" when the call writes none.
+type Error struct {
+	Call    string // the C function
+	Code    int
+	Message string
+}
+
+// Error is "call: samering_strerror(code): message".
+func (e *Error) Error() string {
+	s := e.Call + ": " + C.GoString(C.samering_strerror(C.int(e.Code)))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
 // FromSpec builds the ring of spec JSON (docs/spec-format.md) with the C++ core and returns it
-// as a samering.Ring. An invalid spec returns an error naming the field (the C API's message);
-// the call allocates the image twice (in C, then copied into Go memory) and frees the C side.
+// as a samering.Ring. An invalid spec returns an *Error with Code ESPEC whose Message names the
+// field (errors.As); the call allocates the image twice (in C, then copied into Go memory) and
+// frees the C side. Safe from any goroutine (the C calls share nothing).
 func FromSpec(spec []byte) (*samering.Ring, error) {
 	r, err := fromSpec(spec)
 	if err != nil {
@@ -43,13 +68,13 @@ func fromSpec(spec []byte) (*samering.Ring, error) {
 		p = (*C.char)(unsafe.Pointer(&spec[0]))
 	}
 	if rc := C.selector_new_from_json(p, C.size_t(len(spec)), &sel, &errbuf[0], C.size_t(len(errbuf))); rc < 0 {
-		return nil, errors.New(C.GoString(&errbuf[0]))
+		return nil, &Error{Call: "selector_new_from_json", Code: int(rc), Message: C.GoString(&errbuf[0])}
 	}
 	defer C.selector_free(sel)
 	var bytes unsafe.Pointer
 	var n C.size_t
 	if rc := C.selector_image(sel, &bytes, &n); rc < 0 {
-		return nil, fmt.Errorf("selector_image: %s", C.GoString(C.samering_strerror(rc)))
+		return nil, &Error{Call: "selector_image", Code: int(rc), Message: C.GoString(C.selector_last_error(sel))}
 	}
 	// FromImage copies the bytes, which the selector owns until selector_free (deferred above).
 	r, err := samering.FromImage(unsafe.Slice((*byte)(bytes), int(n)))

@@ -2,6 +2,7 @@ package cgo_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -154,6 +155,11 @@ func TestFromSpecErrorsNameTheField(t *testing.T) {
 		r, err := cgo.FromSpec([]byte(spec))
 		if err == nil || r != nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "samering/cgo: ") {
 			t.Errorf("FromSpec(%q) = %v, %v; want an error naming %q", spec, r, err, want)
+		}
+		var ce *cgo.Error
+		if !errors.As(err, &ce) || ce.Code != cgo.ESPEC || ce.Call != "selector_new_from_json" ||
+			!strings.Contains(err.Error(), "selector_new_from_json: invalid spec: ") {
+			t.Errorf("FromSpec(%q): %v is not SAMERING_ESPEC (%d) from selector_new_from_json", spec, err, cgo.ESPEC)
 		}
 	}
 }
