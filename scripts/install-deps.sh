@@ -18,7 +18,7 @@ packages=(
   # the PHP and Java peers (pecl memcache, pecl memcached, spymemcached; fixtures/lib/PhpJava.pm)
   php-cli php-memcache php-memcached libspymemcached-java default-jdk-headless
   # wave 2 peers, Ruby and Python: Dalli (observed through real memcached), python-memcached, pymemcache;
-  # libmurmurhash-dev: the MurmurHash3 reference the rendezvous hash is tested against
+  # libmurmurhash-dev: the MurmurHash3 reference the rendezvous hash is tested against (C++ and Go)
   ruby ruby-dalli python3-memcache python3-pymemcache libmurmurhash-dev
   # benchmarks and fuzzing (bench/*/run.sh, tools/fuzz.sh)
   valgrind strace gnuplot-nox clang-14 libclang-rt-14-dev

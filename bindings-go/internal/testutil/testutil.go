@@ -41,15 +41,9 @@ func Need(t testing.TB, name string) string {
 // CLI is the `samering` command of the build (SAMERING_CLI).
 func CLI(t testing.TB) string { return Need(t, "SAMERING_CLI") }
 
-// Broker is the samering-broker of the build (SAMERING_BROKER). A build without the broker
-// (SAMERING_NO_BROKER=1) skips the test and says why.
-func Broker(t testing.TB) string {
-	t.Helper()
-	if os.Getenv("SAMERING_NO_BROKER") == "1" {
-		t.Skip("this build has no samering-broker (SAMERING_BUILD_BROKER=OFF)")
-	}
-	return Need(t, "SAMERING_BROKER")
-}
+// Broker is the samering-broker of the build (SAMERING_BROKER): a required peer (the test fails
+// without it; bindings-go/CMakeLists.txt refuses a Go build without the broker).
+func Broker(t testing.TB) string { return Need(t, "SAMERING_BROKER") }
 
 // A Case is one key of a vector file and the server index the real peer picked for it.
 type Case struct {
