@@ -74,18 +74,21 @@ func BenchmarkPickServer(b *testing.B) {
 	}
 }
 
-// shmDir publishes the image of spec the way the broker does (NAME.ctl naming NAME.1.img), so that
-// the benchmark follows a real control file without a broker process in the measurement.
+// shmGeneration is the generation of shmDir's image: a broker's first is the wall clock in µs.
+const shmGeneration = 1796000000000000
+
+// shmDir publishes the image of spec the way the broker does (NAME.ctl naming NAME.GEN.img), so
+// that the benchmark follows a real control file without a broker process in the measurement.
 func shmDir(b *testing.B, spec []byte) string {
 	dir := testutil.TempDir(b)
 	img := testutil.ImageBytes(b, spec)
-	testutil.WriteFile(b, dir, "main.1.img", img)
+	testutil.WriteFile(b, dir, fmt.Sprintf("main.%d.img", shmGeneration), img)
 	ctl := make([]byte, 4096)
 	copy(ctl, "SRNGCTL1")
 	binary.LittleEndian.PutUint32(ctl[8:], 1)
 	binary.LittleEndian.PutUint32(ctl[12:], 56)
 	binary.LittleEndian.PutUint64(ctl[16:], 2)
-	binary.LittleEndian.PutUint64(ctl[24:], 1)
+	binary.LittleEndian.PutUint64(ctl[24:], shmGeneration)
 	binary.LittleEndian.PutUint64(ctl[32:], uint64(len(img)))
 	copy(ctl[40:48], img[24:32])
 	testutil.WriteFile(b, dir, "main.ctl", ctl)
@@ -113,6 +116,27 @@ func BenchmarkPickShm(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("parallel/shm/servers=%d", n), func(b *testing.B) {
 			benchPickParallel(b, func(k string) error { _, err := followed.PickServer(k); return err })
+		})
+	}
+}
+
+// BenchmarkPickFlavors: PickServer on 10 servers for the flavors whose images use a key transform
+// or the rendezvous algorithm (transform.go), beside cmf ketama; the same 21-byte keys.
+func BenchmarkPickFlavors(b *testing.B) {
+	servers, _ := benchServers(10)
+	for _, f := range []struct {
+		name, flavor string
+		options      map[string]interface{}
+	}{
+		{"cmf-ketama", "cmf", map[string]interface{}{"ketama_points": 150}},
+		{"php-memcache-consistent", "php-memcache", nil},
+		{"spymemcached-ketama", "spymemcached", map[string]interface{}{"locator": "CONSISTENT"}},
+		{"dalli-namespace", "dalli", map[string]interface{}{"namespace": "app"}},
+		{"rendezvous", "rendezvous", nil},
+	} {
+		sel := samering.NewSelector(ringOf(b, specJSON(b, f.flavor, f.options, servers)))
+		b.Run(f.name, func(b *testing.B) {
+			benchPick(b, func(k string) error { _, err := sel.PickServer(k); return err })
 		})
 	}
 }

@@ -194,13 +194,34 @@ func dalliLongKeyHash(params string, key []byte) (uint32, bool) {
 	return h, true
 }
 
+// Go zeroes a local array where it is declared, so the rendezvous buffers come in two sizes: a
+// typical key's (smallText bytes) and the page's bound (maxRendezvousKey); only the one a key needs
+// is cleared. BenchmarkPickFlavors/rendezvous (21-byte keys, 10 servers, taskset -c 1, interleaved
+// runs on a loaded machine): 210 -> 141 ns with this and the ASCII path of rendezvousStr, about
+// a third of the gain from this one.
+const smallText = 256
+
 // pickRendezvousStr: pymemcache hashes "%s-%s" % (node, key) with murmur3_32, which reads
 // ord(c) & 0xff per character (client/murmur3.py). A str key: the low byte of each code point;
 // a key that is not UTF-8 is refused (no Python str has it). ring.cpp python_str_low_bytes.
 func (r *Ring) pickRendezvousStr(key []byte) int {
-	var text [maxRendezvousKey]byte // one byte per character, at most one character per key byte
+	if len(key) <= smallText {
+		var text [smallText]byte // one byte per character, at most one character per key byte
+		return r.rendezvousStr(key, text[:])
+	}
+	var text [maxRendezvousKey]byte
+	return r.rendezvousStr(key, text[:])
+}
+
+func (r *Ring) rendezvousStr(key, text []byte) int {
 	n := 0
 	for i := 0; i < len(key); {
+		if c := key[i]; c < utf8.RuneSelf { // ASCII: the character is the byte
+			text[n] = c
+			n++
+			i++
+			continue
+		}
 		c, size := utf8.DecodeRune(key[i:])
 		if c == utf8.RuneError && size == 1 {
 			return -1
@@ -221,7 +242,16 @@ func (r *Ring) pickRendezvousBytes(key []byte) int {
 	if r.serverCount == 1 {
 		return 0
 	}
+	if 4*len(key)+3 <= smallText {
+		var text [smallText]byte
+		return r.rendezvousBest(pythonBytesRepr(key, text[:]))
+	}
 	var text [maxRendezvousText]byte
+	return r.rendezvousBest(pythonBytesRepr(key, text[:]))
+}
+
+// pythonBytesRepr writes repr(key) into text (at least 4*len(key)+3 bytes) and returns it.
+func pythonBytesRepr(key, text []byte) []byte {
 	single, double := false, false
 	for _, c := range key {
 		single = single || c == '\''
@@ -258,8 +288,7 @@ func (r *Ring) pickRendezvousBytes(key []byte) int {
 		}
 	}
 	text[n] = quote
-	n++
-	return r.rendezvousBest(text[:n])
+	return text[:n+1]
 }
 
 // rendezvousNodes is pymemcache's rendezvous hash of "address-" ‖ text for every server, split at
@@ -303,8 +332,17 @@ func newRendezvousNodes(servers []Server, table []uint32) *rendezvousNodes {
 // (max(str(node), str(winner))), i.e. the greater tie rank. Score and rank are compared as one
 // 64-bit number. len(text) <= maxRendezvousText.
 func (r *Ring) rendezvousBest(text []byte) int {
+	if len(text) <= smallText {
+		var blocks [smallText / 4]uint32
+		return r.rendezvousScores(text, blocks[:])
+	}
+	var blocks [maxRendezvousText/4 + 1]uint32
+	return r.rendezvousScores(text, blocks[:])
+}
+
+// rendezvousScores: blocks holds the text's whole blocks, mixed (len(text)/4 of them).
+func (r *Ring) rendezvousScores(text []byte, blocks []uint32) int {
 	rv := r.rendezvous
-	var blocks [maxRendezvousText/4 + 1]uint32 // the text's whole blocks, mixed
 	n := len(text)
 	var best uint64
 	for open := 0; open < 4; open++ {
@@ -329,14 +367,14 @@ func (r *Ring) rendezvousBest(text []byte) int {
 		}
 		rest := text[first:]
 		whole := len(rest) / 4
-		for b := 0; b < whole; b++ {
-			blocks[b] = m3mix(le32(rest[4*b:]))
+		mixed := blocks[:whole]
+		for b := range mixed {
+			mixed[b] = m3mix(le32(rest[4*b:]))
 		}
 		var tail uint32
 		if len(rest)&3 != 0 {
 			tail = m3mix(m3tail(rest[4*whole:]))
 		}
-		mixed := blocks[:whole]
 		for i, h := range g.state {
 			k := g.open[i] | firstBytes
 			if firstCloses {

@@ -15,7 +15,7 @@ cd bindings-go
 {
   echo "# serial: taskset -c 1, -cpu 1"
   taskset -c 1 go test -run XXX -cpu 1 -count "$count" -benchtime "$benchtime" \
-    -bench 'PickServer/(samering|gomemcache)|PickShm/(image|shm)|Crc32' .
+    -bench 'PickServer/(samering|gomemcache)|PickShm/(image|shm)|PickFlavors|Crc32' .
   taskset -c 1 go test -run XXX -cpu 1 -count "$count" -benchtime "$benchtime" -bench 'FromSpecPick' ./cgo
   echo "# parallel: taskset -c 0,1, -cpu 2"
   taskset -c 0,1 go test -run XXX -cpu 2 -count "$count" -benchtime "$benchtime" \
