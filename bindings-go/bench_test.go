@@ -3,6 +3,7 @@ package samering_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand"
 	"testing"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -139,4 +140,37 @@ func BenchmarkPickFlavors(b *testing.B) {
 			benchPick(b, func(k string) error { _, err := sel.PickServer(k); return err })
 		})
 	}
+}
+
+// BenchmarkPickServerManyKeys: 1,000 servers, 2^20 distinct keys in a shuffled order, so that the
+// ring's lookup structures are not all in cache (the benchmarks above cycle through 1,024 keys:
+// every line they touch stays hot). The keys' own bytes miss in cache on both sides alike.
+func BenchmarkPickServerManyKeys(b *testing.B) {
+	servers, addrs := benchServers(1000)
+	sel := samering.NewSelector(ringOf(b, specJSON(b, "cmf", map[string]interface{}{"ketama_points": 150}, servers)))
+	var ss memcache.ServerList
+	if err := ss.SetServers(addrs...); err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]string, 1<<20)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user:%08d:profile", (i*7919)%100000000)
+	}
+	rng := rand.New(rand.NewSource(1))
+	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	run := func(b *testing.B, pick func(string) error) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := pick(keys[i&(1<<20-1)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("samering-cmf-ketama/servers=1000", func(b *testing.B) {
+		run(b, func(k string) error { _, err := sel.PickServer(k); return err })
+	})
+	b.Run("gomemcache-ServerList/servers=1000", func(b *testing.B) {
+		run(b, func(k string) error { _, err := ss.PickServer(k); return err })
+	})
 }

@@ -315,6 +315,7 @@ func parseImage(b []byte, prev *Ring) (*Ring, error) {
 			r.points[i] = uint64(v)<<32 | uint64(r.owners[i])
 		}
 	}
+	r.buildBuckets()
 	r.table = words(b, tableOff, uint64(tableCount))
 	for i, t := range r.table {
 		if t >= serverCount {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -178,7 +179,8 @@ func (s *Shm) markDue() {
 
 // follow takes the slow path of Current: the control file's path check when it is due (or
 // always), then a new publication. A goroutine that finds another one following keeps the
-// current ring for this pick (the hot path never waits for a reload) unless wait is set.
+// current ring for this pick (the hot path never waits for a reload); with always set (Refresh)
+// it waits for the lock.
 func (s *Shm) follow(always bool) *shmState {
 	if always {
 		s.mu.Lock()
@@ -232,12 +234,21 @@ func (s *Shm) checkControlFile(st *shmState) *shmState {
 	}
 	if err != nil {
 		kept := *st
-		kept.err = fmt.Errorf("the control file mapped is no longer the published one; keeping generation %d: %w",
-			st.ring.generation, err)
+		kept.err = &wrapped{fmt.Sprintf("samering shm: the control file mapped is no longer the published one; "+
+			"keeping generation %d: %s", st.ring.generation, strings.TrimPrefix(err.Error(), "samering shm: ")), err}
 		return &kept
 	}
 	return next
 }
+
+// wrapped is an error with its own message that still matches what it wraps (errors.Is, As).
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
 
 // openControl is rules 1-4 from the start: the dir, the control file (mapped, checked), and the
 // image it names. prev is the ring in use (server net.Addr values are kept).

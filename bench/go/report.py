@@ -11,12 +11,15 @@ LINE = re.compile(r'^Benchmark(\S+?)(?:-(\d+))?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.
 def main(path):
     runs = {}
     for line in open(path, encoding='utf-8'):
+        if line.startswith('# load'):
+            print(line.strip('# \n'), '  ')
         m = LINE.match(line)
         if m:
             name, procs, ns, allocs = m.group(1), m.group(2) or '1', float(m.group(3)), m.group(4)
             r = runs.setdefault((name, procs), {'ns': [], 'allocs': allocs})
             r['ns'].append(ns)
     med = {k: statistics.median(v['ns']) for k, v in runs.items()}
+    print()
     print('| benchmark | GOMAXPROCS | runs | median ns/op | min–max | allocs/op |')
     print('|---|---:|---:|---:|---|---:|')
     for (name, procs), v in runs.items():
@@ -34,6 +37,9 @@ def main(path):
         ratio((f'PickServer/samering-cmf-ketama/servers={n}', '1'),
               (f'PickServer/gomemcache-ServerList/servers={n}', '1'),
               f'samering / gomemcache ServerList, {n} servers, serial', '≤ 1.0')
+    ratio(('PickServerManyKeys/samering-cmf-ketama/servers=1000', '1'),
+          ('PickServerManyKeys/gomemcache-ServerList/servers=1000', '1'),
+          'samering / gomemcache ServerList, 1000 servers, 2^20 keys (out of cache), serial', '—')
     for n in (10, 100, 1000):
         ratio((f'PickServer/parallel/samering-cmf-ketama/servers={n}', '2'),
               (f'PickServer/parallel/gomemcache-ServerList/servers={n}', '2'),
